@@ -84,14 +84,14 @@ const std::vector<KeySpec>& Schema() {
 
 #undef SSLSWEEP_FIELD
 
-const KeySpec* FindKey(std::string_view path) {
+const KeySpec* FindKey(absl::string_view path) {
   for (const KeySpec& key : Schema()) {
     if (key.path == path) return &key;
   }
   return nullptr;
 }
 
-std::string Location(std::string_view source, const YAML::Mark& mark) {
+std::string Location(absl::string_view source, const YAML::Mark& mark) {
   if (mark.is_null()) return std::string(source);
   return absl::StrCat(source, ":", mark.line + 1, ":", mark.column + 1);
 }
@@ -159,7 +159,7 @@ absl::Status Apply(const KeySpec& key, const YAML::Node& node,
     if (auto s = CheckRange(key, v); !s.ok()) return s;
     if (config != nullptr) (*f)(*config) = v;
   } else {
-    const auto& f = std::get<StringField>(key.field);
+    const auto& set_string = std::get<StringField>(key.field);
     if (text.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat(key.path, ": expected a non-empty string"));
@@ -171,15 +171,15 @@ absl::Status Apply(const KeySpec& key, const YAML::Node& node,
           absl::StrCat(key.path, ": '", text, "' is not one of: ",
                        absl::StrJoin(key.choices, ", ")));
     }
-    if (config != nullptr) f(*config) = text;
+    if (config != nullptr) set_string(*config) = text;
   }
   return absl::OkStatus();
 }
 
-std::vector<std::string> ChildrenOf(std::string_view prefix) {
+std::vector<std::string> ChildrenOf(absl::string_view prefix) {
   std::set<std::string> names;
   for (const KeySpec& key : Schema()) {
-    std::string_view path = key.path;
+    absl::string_view path = key.path;
     if (!prefix.empty()) {
       if (path.substr(0, prefix.size() + 1) != absl::StrCat(prefix, ".")) {
         continue;
@@ -192,7 +192,7 @@ std::vector<std::string> ChildrenOf(std::string_view prefix) {
 }
 
 absl::Status Walk(const YAML::Node& map, const std::string& prefix,
-                  std::string_view source, TrialConfig& config,
+                  absl::string_view source, TrialConfig& config,
                   std::map<std::string, YAML::Mark>& marks) {
   for (const auto& entry : map) {
     const YAML::Node& key_node = entry.first;
@@ -222,7 +222,7 @@ absl::Status Walk(const YAML::Node& map, const std::string& prefix,
   return absl::OkStatus();
 }
 
-absl::Status CheckCrossFields(const TrialConfig& c, std::string_view source,
+absl::Status CheckCrossFields(const TrialConfig& c, absl::string_view source,
                               const std::map<std::string, YAML::Mark>& marks) {
   auto where = [&](const std::string& path) {
     auto it = marks.find(path);
@@ -253,12 +253,12 @@ const std::vector<std::string>& TrialConfigPaths() {
   return *paths;
 }
 
-bool IsTrialConfigLeaf(std::string_view path) { return FindKey(path) != nullptr; }
+bool IsTrialConfigLeaf(absl::string_view path) { return FindKey(path) != nullptr; }
 
-bool IsTrialConfigPath(std::string_view path) {
+bool IsTrialConfigPath(absl::string_view path) {
   if (path.empty()) return false;
   for (const KeySpec& key : Schema()) {
-    std::string_view p = key.path;
+    absl::string_view p = key.path;
     if (p == path) return true;
     if (p.size() > path.size() && p.substr(0, path.size()) == path &&
         p[path.size()] == '.') {
@@ -268,7 +268,7 @@ bool IsTrialConfigPath(std::string_view path) {
   return false;
 }
 
-absl::Status ValidateTrialValue(std::string_view path, const YAML::Node& value) {
+absl::Status ValidateTrialValue(absl::string_view path, const YAML::Node& value) {
   const KeySpec* key = FindKey(path);
   if (key == nullptr) {
     return absl::InvalidArgumentError(
@@ -278,7 +278,7 @@ absl::Status ValidateTrialValue(std::string_view path, const YAML::Node& value) 
 }
 
 absl::StatusOr<TrialConfig> ParseTrialConfig(const YAML::Node& root,
-                                             std::string_view source) {
+                                             absl::string_view source) {
   TrialConfig config;
   if (!root.IsDefined() || root.IsNull()) return config;
   if (!root.IsMap()) {
@@ -292,8 +292,8 @@ absl::StatusOr<TrialConfig> ParseTrialConfig(const YAML::Node& root,
   return config;
 }
 
-absl::StatusOr<TrialConfig> ParseTrialConfigText(std::string_view yaml,
-                                                 std::string_view source) {
+absl::StatusOr<TrialConfig> ParseTrialConfigText(absl::string_view yaml,
+                                                 absl::string_view source) {
   YAML::Node root;
   try {
     root = YAML::Load(std::string(yaml));

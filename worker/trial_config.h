@@ -13,7 +13,7 @@
 
 #include <cstdint>
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
@@ -80,22 +80,22 @@ const std::vector<std::string>& TrialConfigPaths();
 
 // True if `path` names a leaf of the schema (`optim.lr`) or a section
 // (`optim`).
-bool IsTrialConfigPath(std::string_view path);
-bool IsTrialConfigLeaf(std::string_view path);
+bool IsTrialConfigPath(absl::string_view path);
+bool IsTrialConfigLeaf(absl::string_view path);
 
 // Checks that `value` is acceptable for the leaf at `path`. On failure returns
 // InvalidArgument with a message that names the path and what is accepted,
 // without a location: the caller knows where the value came from.
-absl::Status ValidateTrialValue(std::string_view path, const YAML::Node& value);
+absl::Status ValidateTrialValue(absl::string_view path, const YAML::Node& value);
 
 // Builds a TrialConfig from a nested YAML mapping: missing keys keep their
 // defaults, unknown keys and bad values are errors. Messages start with
 // "<source>:<line>:<column>: ". Cross-field rules (e.g. subset sizes against
 // the batch size) are checked too.
 absl::StatusOr<TrialConfig> ParseTrialConfig(const YAML::Node& root,
-                                             std::string_view source);
-absl::StatusOr<TrialConfig> ParseTrialConfigText(std::string_view yaml,
-                                                 std::string_view source);
+                                             absl::string_view source);
+absl::StatusOr<TrialConfig> ParseTrialConfigText(absl::string_view yaml,
+                                                 absl::string_view source);
 absl::StatusOr<TrialConfig> LoadTrialConfigFile(const std::string& path);
 
 // The full configuration as nested YAML (every key, defaults included), such
