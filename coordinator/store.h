@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -27,6 +28,8 @@
 struct sqlite3;
 
 namespace sslsweep {
+
+class StatementCache;
 
 enum class TrialState { kPending = 1, kRunning = 2, kSucceeded = 3, kFailed = 4, kCancelled = 5 };
 enum class SweepState { kRunning = 1, kFinished = 2, kCancelled = 3 };
@@ -174,12 +177,30 @@ class Store {
   absl::StatusOr<std::vector<EpochMetrics>> TrialMetrics(int64_t trial_id);
 
  private:
+  // Whether a transaction only reads (BEGIN) or may write (BEGIN IMMEDIATE).
+  enum class Access { kRead, kWrite };
+
   explicit Store(sqlite3* db);
 
-  // ... implementation details (statements, helpers) go here.
+  // Runs `body` inside one transaction on the cached statements and commits,
+  // or rolls back if `body` fails. Returns sticky_error_ without running
+  // `body` once set; a write whose COMMIT (or ROLLBACK) fails sets it.
+  absl::Status Transact(Access access, absl::FunctionRef<absl::Status(StatementCache&)> body)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  template <typename T>
+  absl::StatusOr<T> Transact(Access access,
+                             absl::FunctionRef<absl::StatusOr<T>(StatementCache&)> body)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends an open transaction without committing; failing to is sticky.
+  void RollBack() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records that `step` failed with `cause` and refuses every later call.
+  void Stop(const char* step, const absl::Status& cause) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Constant after construction.
+  sqlite3* const db_;  // owned; closed in the destructor
+  const std::unique_ptr<StatementCache> statements_ ABSL_PT_GUARDED_BY(mu_);
 
   absl::Mutex mu_;
-  sqlite3* const db_;  // owned; closed in the destructor
   absl::Status sticky_error_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -1,0 +1,98 @@
+#include "analysis/nearest_class_center.h"
+
+#include <limits>
+
+namespace sslsweep {
+namespace {
+
+void CheckFeatures(const torch::Tensor& features) {
+  TORCH_CHECK(features.defined() && features.dim() == 2,
+              "features must be a [N, D] tensor, got ",
+              features.defined() ? features.sizes() : c10::IntArrayRef{});
+  TORCH_CHECK(features.is_floating_point(),
+              "features must be floating point, got ", features.scalar_type());
+}
+
+void CheckLabels(const torch::Tensor& labels, int64_t rows) {
+  TORCH_CHECK(labels.defined() && labels.dim() == 1 &&
+                  labels.scalar_type() == torch::kInt64,
+              "labels must be an int64 [N] tensor");
+  TORCH_CHECK(labels.size(0) == rows, "labels has ", labels.size(0),
+              " entries but features has ", rows, " rows");
+}
+
+}  // namespace
+
+ClassCenters ComputeClassCenters(const torch::Tensor& features,
+                                 const torch::Tensor& labels,
+                                 int64_t num_classes) {
+  CheckFeatures(features);
+  CheckLabels(labels, features.size(0));
+  TORCH_CHECK(num_classes > 0, "num_classes must be positive, got ",
+              num_classes);
+  TORCH_CHECK(features.size(0) > 0, "no training features");
+  const torch::Tensor cpu_labels = labels.cpu();
+  TORCH_CHECK(cpu_labels.min().item<int64_t>() >= 0 &&
+                  cpu_labels.max().item<int64_t>() < num_classes,
+              "labels must lie in [0, ", num_classes, ")");
+
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  ClassCenters centers;
+  centers.counts = torch::bincount(cpu_labels, /*weights=*/{}, num_classes);
+  torch::Tensor sums = torch::zeros({num_classes, features.size(1)}, f64);
+  sums.index_add_(0, cpu_labels, features.cpu().to(torch::kFloat64));
+  // Absent classes divide zero by one and keep a zero row.
+  centers.means =
+      sums / centers.counts.clamp_min(1).to(torch::kFloat64).unsqueeze(1);
+  return centers;
+}
+
+torch::Tensor PredictNearestClassCenter(const ClassCenters& centers,
+                                        const torch::Tensor& features,
+                                        const NccOptions& options) {
+  CheckFeatures(features);
+  TORCH_CHECK(centers.means.defined() && centers.means.dim() == 2 &&
+                  centers.counts.defined() &&
+                  centers.counts.size(0) == centers.means.size(0),
+              "centers must come from ComputeClassCenters");
+  TORCH_CHECK(features.size(1) == centers.means.size(1), "features have ",
+              features.size(1), " dimensions but the centers have ",
+              centers.means.size(1));
+  TORCH_CHECK(options.chunk_rows > 0, "chunk_rows must be positive");
+  const torch::Tensor present = centers.counts > 0;
+  TORCH_CHECK(present.any().item<bool>(), "no class has a center");
+
+  // ||x - mu||^2 = ||x||^2 - 2 x.mu + ||mu||^2; the first term is the same for
+  // every class, so the argmin needs only the last two.
+  const torch::Tensor means = centers.means.to(torch::kFloat64);
+  const torch::Tensor bias =
+      means.pow(2).sum(1).masked_fill(present.logical_not(),
+                                      std::numeric_limits<double>::infinity());
+  const torch::Tensor cpu_features = features.cpu();
+  const int64_t rows = cpu_features.size(0);
+  torch::Tensor predictions = torch::empty({rows}, torch::kInt64);
+  for (int64_t begin = 0; begin < rows; begin += options.chunk_rows) {
+    const int64_t end = std::min(rows, begin + options.chunk_rows);
+    const torch::Tensor chunk =
+        cpu_features.slice(0, begin, end).to(torch::kFloat64);
+    const torch::Tensor scores = torch::addmm(bias, chunk, means.t(),
+                                              /*beta=*/1, /*alpha=*/-2);
+    predictions.slice(0, begin, end).copy_(scores.argmin(1));
+  }
+  return predictions;
+}
+
+double NearestClassCenterAccuracy(const ClassCenters& centers,
+                                  const torch::Tensor& features,
+                                  const torch::Tensor& labels,
+                                  const NccOptions& options) {
+  CheckFeatures(features);
+  CheckLabels(labels, features.size(0));
+  TORCH_CHECK(features.size(0) > 0, "no features to classify");
+  const torch::Tensor predictions =
+      PredictNearestClassCenter(centers, features, options);
+  const int64_t correct = predictions.eq(labels.cpu()).sum().item<int64_t>();
+  return static_cast<double>(correct) / static_cast<double>(features.size(0));
+}
+
+}  // namespace sslsweep

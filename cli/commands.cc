@@ -1,0 +1,105 @@
+#include "cli/commands.h"
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "cli/tables.h"
+
+namespace sslsweep {
+
+absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int error = errno;
+    std::string message = absl::StrCat(path, ": ", std::strerror(error));
+    return error == ENOENT ? absl::NotFoundError(message)
+                           : absl::PermissionDeniedError(message);
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+int ReportError(const absl::Status& status, std::ostream& err) {
+  err << "sslsweep: " << status.message() << "\n";
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+      return kExitUnreachable;
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kInvalidArgument:
+      return kExitBadInput;
+    default:
+      return kExitRefused;
+  }
+}
+
+int SubmitCommand(SweepClient& client, const std::string& path, std::ostream& out,
+                  std::ostream& err) {
+  absl::StatusOr<std::string> yaml = ReadTextFile(path);
+  if (!yaml.ok()) return ReportError(yaml.status(), err);
+  v1::SubmitSweepRequest request;
+  request.set_yaml(*yaml);
+  request.set_source_name(path);
+  auto response = client.SubmitSweep(request);
+  if (!response.ok()) return ReportError(response.status(), err);
+  for (const std::string& warning : response->warnings()) err << "warning: " << warning << "\n";
+  out << "sweep " << response->sweep_id() << " submitted: " << response->trial_count()
+      << " trials\n";
+  return kExitOk;
+}
+
+int ListCommand(SweepClient& client, std::ostream& out, std::ostream& err) {
+  auto response = client.ListSweeps();
+  if (!response.ok()) return ReportError(response.status(), err);
+  out << SweepsTable(*response);
+  return kExitOk;
+}
+
+int StatusCommand(SweepClient& client, int64_t sweep_id, std::ostream& out, std::ostream& err) {
+  auto response = client.GetSweepStatus(sweep_id);
+  if (!response.ok()) return ReportError(response.status(), err);
+  out << SweepSummaryLine(response->sweep()) << "\n" << StatusTable(*response);
+  return kExitOk;
+}
+
+int ResultsCommand(SweepClient& client, int64_t sweep_id,
+                   const std::vector<std::string>& metric_patterns, std::ostream& out,
+                   std::ostream& err) {
+  auto response = client.GetResults(sweep_id);
+  if (!response.ok()) return ReportError(response.status(), err);
+  if (!response->metric_columns().empty() &&
+      SelectMetricColumns(*response, metric_patterns).empty()) {
+    err << "sslsweep: no metric matches --metrics; stored metrics are:";
+    for (const std::string& m : response->metric_columns()) err << " " << m;
+    err << "\n";
+    return kExitBadInput;
+  }
+  out << ResultsTable(*response, metric_patterns);
+  return kExitOk;
+}
+
+int CancelCommand(SweepClient& client, int64_t sweep_id, std::ostream& out, std::ostream& err) {
+  auto response = client.CancelSweep(sweep_id);
+  if (!response.ok()) return ReportError(response.status(), err);
+  out << "sweep " << sweep_id << " cancelled: " << response->trials_cancelled()
+      << " trials stopped\n";
+  return kExitOk;
+}
+
+int WorkersCommand(SweepClient& client, std::ostream& out, std::ostream& err) {
+  auto response = client.ListWorkers();
+  if (!response.ok()) return ReportError(response.status(), err);
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  out << WorkersTable(*response, now_ms);
+  return kExitOk;
+}
+
+}  // namespace sslsweep

@@ -1,0 +1,43 @@
+// The `sslsweep` subcommands that talk to a running coordinator. Each returns
+// the process exit code and prints results to `out`, errors to `err`.
+//
+// Exit codes: 0 success; 1 the coordinator refused or failed the request;
+// 2 bad input (unreadable file, bad flag); 3 coordinator unreachable.
+
+#ifndef SSLSWEEP_CLI_COMMANDS_H_
+#define SSLSWEEP_CLI_COMMANDS_H_
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "cli/sweep_client.h"
+
+namespace sslsweep {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitRefused = 1;
+inline constexpr int kExitBadInput = 2;
+inline constexpr int kExitUnreachable = 3;
+
+// The whole file; NotFound / PermissionDenied naming the path otherwise.
+absl::StatusOr<std::string> ReadTextFile(const std::string& path);
+
+// Prints `status` as "sslsweep: <message>" and maps it to an exit code.
+int ReportError(const absl::Status& status, std::ostream& err);
+
+int SubmitCommand(SweepClient& client, const std::string& path, std::ostream& out,
+                  std::ostream& err);
+int ListCommand(SweepClient& client, std::ostream& out, std::ostream& err);
+int StatusCommand(SweepClient& client, int64_t sweep_id, std::ostream& out, std::ostream& err);
+int ResultsCommand(SweepClient& client, int64_t sweep_id,
+                   const std::vector<std::string>& metric_patterns, std::ostream& out,
+                   std::ostream& err);
+int CancelCommand(SweepClient& client, int64_t sweep_id, std::ostream& out, std::ostream& err);
+int WorkersCommand(SweepClient& client, std::ostream& out, std::ostream& err);
+
+}  // namespace sslsweep
+
+#endif  // SSLSWEEP_CLI_COMMANDS_H_

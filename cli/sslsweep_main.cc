@@ -1,0 +1,100 @@
+// sslsweep: the researcher's command line. Composition root only: flags and
+// wiring; the commands live in commands.h and local_mode.h.
+//
+// Exit codes: 0 success; 1 the coordinator refused the request (or, for
+// `local`, some trial failed); 2 bad input; 3 coordinator unreachable;
+// 130 interrupted.
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "cli/commands.h"
+#include "cli/local_mode.h"
+#include "cli/sweep_client.h"
+
+namespace {
+
+std::string ExecutableDir() {
+  std::error_code error;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", error);
+  return error ? "." : self.parent_path().string();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* env_address = std::getenv("SSLSWEEP_COORDINATOR");
+  std::string address = env_address != nullptr ? env_address : "127.0.0.1:50051";
+  std::vector<std::string> metrics = {"ncc_*", "loss/total"};
+  std::string path;
+  int64_t sweep_id = 0;
+  sslsweep::LocalOptions local;
+  local.bin_dir = ExecutableDir();
+
+  CLI::App app{"sslsweep: run and query sweeps of self-supervised learning experiments"};
+  app.require_subcommand(1);
+  app.add_option("--coordinator", address,
+                 "coordinator HOST:PORT (default: $SSLSWEEP_COORDINATOR or 127.0.0.1:50051)");
+  const auto add_id = [&](CLI::App* command) {
+    command->add_option("SWEEP_ID", sweep_id, "the sweep's id (from submit or ls)")
+        ->required()
+        ->check(CLI::PositiveNumber);
+  };
+  const auto add_metrics = [&](CLI::App* command) {
+    command->add_option("--metrics", metrics,
+                        "metric columns to show: shell globs over <metric>/<target>/<layer>; "
+                        "'*' for all")
+        ->delimiter(',')
+        ->capture_default_str();
+  };
+
+  CLI::App* submit = app.add_subcommand("submit", "submit a sweep file; prints the sweep id");
+  submit->add_option("FILE", path, "sweep YAML")->required();
+  submit->footer("Example: sslsweep submit sweeps/quickstart.yaml");
+  CLI::App* ls = app.add_subcommand("ls", "list sweeps");
+  CLI::App* status = app.add_subcommand("status", "a sweep's trials: state, attempt, epoch");
+  add_id(status);
+  CLI::App* results = app.add_subcommand("results", "one row per trial: parameters, final metrics");
+  add_id(results);
+  add_metrics(results);
+  results->footer("Example: sslsweep results 1 --metrics 'ncc_test_acc/*'");
+  CLI::App* cancel = app.add_subcommand("cancel", "cancel a sweep's pending and running trials");
+  add_id(cancel);
+  CLI::App* workers = app.add_subcommand("workers", "list registered workers");
+  CLI::App* local_command = app.add_subcommand(
+      "local", "run a sweep on this machine: embedded coordinator and local workers");
+  local_command->add_option("FILE", local.sweep_path, "sweep YAML")->required();
+  local_command->add_option("--db", local.db_path, "SQLite results database")
+      ->capture_default_str();
+  local_command->add_option("--workers", local.workers, "worker processes (default: min(4, cores))")
+      ->check(CLI::Range(1, 256));
+  local_command->add_option("--threads", local.threads_per_worker,
+                            "LibTorch threads per worker (default: cores / workers)")
+      ->check(CLI::Range(1, 1024));
+  local_command->add_option("--work-dir", local.work_dir,
+                            "trial directories (default: <db>.work)");
+  add_metrics(local_command);
+  local_command->footer("Example: sslsweep local sweeps/quickstart.yaml --workers 2");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : sslsweep::kExitBadInput;
+  }
+  if (metrics.size() == 1 && metrics[0] == "*") metrics.clear();
+
+  if (*local_command) {
+    local.metric_patterns = metrics;
+    return sslsweep::RunLocal(local, std::cout, std::cerr);
+  }
+  sslsweep::SweepClient client(address);
+  if (*submit) return sslsweep::SubmitCommand(client, path, std::cout, std::cerr);
+  if (*ls) return sslsweep::ListCommand(client, std::cout, std::cerr);
+  if (*status) return sslsweep::StatusCommand(client, sweep_id, std::cout, std::cerr);
+  if (*results) return sslsweep::ResultsCommand(client, sweep_id, metrics, std::cout, std::cerr);
+  if (*cancel) return sslsweep::CancelCommand(client, sweep_id, std::cout, std::cerr);
+  if (*workers) return sslsweep::WorkersCommand(client, std::cout, std::cerr);
+  return sslsweep::kExitBadInput;
+}

@@ -1,0 +1,75 @@
+#include "cli/sweep_client.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/grpc_status.h"
+
+namespace sslsweep {
+
+SweepClient::SweepClient(std::string address, int timeout_ms)
+    : address_(std::move(address)),
+      timeout_ms_(timeout_ms),
+      stub_(v1::SweepService::NewStub(
+          grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()))) {}
+
+template <typename Request, typename Response, typename Method>
+absl::StatusOr<Response> SweepClient::Call(Method method, const Request& request) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(timeout_ms_));
+  Response response;
+  grpc::Status status = ((*stub_).*method)(&context, request, &response);
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+      (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
+       status.error_message() == "Deadline Exceeded")) {
+    return absl::Status(
+        FromGrpcStatus(status).code(),
+        absl::StrCat("cannot reach the coordinator at ", address_, " (",
+                     status.error_message(),
+                     "); is sslsweep-coordinator running there? Set the address with "
+                     "--coordinator or SSLSWEEP_COORDINATOR"));
+  }
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<v1::SubmitSweepResponse> SweepClient::SubmitSweep(
+    const v1::SubmitSweepRequest& request) {
+  return Call<v1::SubmitSweepRequest, v1::SubmitSweepResponse>(
+      &v1::SweepService::Stub::SubmitSweep, request);
+}
+
+absl::StatusOr<v1::ListSweepsResponse> SweepClient::ListSweeps() {
+  return Call<v1::ListSweepsRequest, v1::ListSweepsResponse>(
+      &v1::SweepService::Stub::ListSweeps, v1::ListSweepsRequest());
+}
+
+absl::StatusOr<v1::GetSweepStatusResponse> SweepClient::GetSweepStatus(int64_t sweep_id) {
+  v1::GetSweepStatusRequest request;
+  request.set_sweep_id(sweep_id);
+  return Call<v1::GetSweepStatusRequest, v1::GetSweepStatusResponse>(
+      &v1::SweepService::Stub::GetSweepStatus, request);
+}
+
+absl::StatusOr<v1::CancelSweepResponse> SweepClient::CancelSweep(int64_t sweep_id) {
+  v1::CancelSweepRequest request;
+  request.set_sweep_id(sweep_id);
+  return Call<v1::CancelSweepRequest, v1::CancelSweepResponse>(
+      &v1::SweepService::Stub::CancelSweep, request);
+}
+
+absl::StatusOr<v1::GetResultsResponse> SweepClient::GetResults(int64_t sweep_id) {
+  v1::GetResultsRequest request;
+  request.set_sweep_id(sweep_id);
+  return Call<v1::GetResultsRequest, v1::GetResultsResponse>(
+      &v1::SweepService::Stub::GetResults, request);
+}
+
+absl::StatusOr<v1::ListWorkersResponse> SweepClient::ListWorkers() {
+  return Call<v1::ListWorkersRequest, v1::ListWorkersResponse>(
+      &v1::SweepService::Stub::ListWorkers, v1::ListWorkersRequest());
+}
+
+}  // namespace sslsweep

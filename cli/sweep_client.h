@@ -1,0 +1,44 @@
+// SweepClient: the CLI's connection to a coordinator's SweepService.
+//
+// Each call has a deadline and returns absl::Status with the coordinator's
+// code and message; an unreachable coordinator becomes Unavailable with a
+// message that names the address and how to set it.
+//
+// Thread contract: thread-compatible (one instance per thread).
+
+#ifndef SSLSWEEP_CLI_SWEEP_CLIENT_H_
+#define SSLSWEEP_CLI_SWEEP_CLIENT_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "proto/sslsweep.grpc.pb.h"
+
+namespace sslsweep {
+
+class SweepClient {
+ public:
+  SweepClient(std::string address, int timeout_ms = 10'000);
+
+  const std::string& address() const { return address_; }
+
+  absl::StatusOr<v1::SubmitSweepResponse> SubmitSweep(const v1::SubmitSweepRequest& request);
+  absl::StatusOr<v1::ListSweepsResponse> ListSweeps();
+  absl::StatusOr<v1::GetSweepStatusResponse> GetSweepStatus(int64_t sweep_id);
+  absl::StatusOr<v1::CancelSweepResponse> CancelSweep(int64_t sweep_id);
+  absl::StatusOr<v1::GetResultsResponse> GetResults(int64_t sweep_id);
+  absl::StatusOr<v1::ListWorkersResponse> ListWorkers();
+
+ private:
+  template <typename Request, typename Response, typename Method>
+  absl::StatusOr<Response> Call(Method method, const Request& request);
+
+  const std::string address_;
+  const int timeout_ms_;
+  std::unique_ptr<v1::SweepService::Stub> stub_;
+};
+
+}  // namespace sslsweep
+
+#endif  // SSLSWEEP_CLI_SWEEP_CLIENT_H_

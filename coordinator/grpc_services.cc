@@ -1,0 +1,77 @@
+#include "coordinator/grpc_services.h"
+
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/grpc_status.h"
+
+namespace sslsweep {
+namespace {
+
+template <typename Response>
+grpc::Status Reply(absl::StatusOr<Response> result, Response* response) {
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+#define SSLSWEEP_FORWARD(Service, Method)                                        \
+  grpc::Status Service::Method(grpc::ServerContext*, const v1::Method##Request* \
+                                   request,                                     \
+                               v1::Method##Response* response) {                \
+    return Reply(coordinator_->Method(*request), response);                     \
+  }
+
+SSLSWEEP_FORWARD(SweepServiceImpl, SubmitSweep)
+SSLSWEEP_FORWARD(SweepServiceImpl, ListSweeps)
+SSLSWEEP_FORWARD(SweepServiceImpl, GetSweepStatus)
+SSLSWEEP_FORWARD(SweepServiceImpl, CancelSweep)
+SSLSWEEP_FORWARD(SweepServiceImpl, GetResults)
+SSLSWEEP_FORWARD(SweepServiceImpl, ListWorkers)
+SSLSWEEP_FORWARD(WorkerServiceImpl, RegisterWorker)
+SSLSWEEP_FORWARD(WorkerServiceImpl, Heartbeat)
+SSLSWEEP_FORWARD(WorkerServiceImpl, LeaseTrial)
+SSLSWEEP_FORWARD(WorkerServiceImpl, ReportMetrics)
+SSLSWEEP_FORWARD(WorkerServiceImpl, FinishTrial)
+SSLSWEEP_FORWARD(WorkerServiceImpl, FailTrial)
+
+#undef SSLSWEEP_FORWARD
+
+CoordinatorServer::CoordinatorServer(Coordinator* coordinator)
+    : sweep_service_(coordinator), worker_service_(coordinator) {}
+
+CoordinatorServer::~CoordinatorServer() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
+    Coordinator* coordinator, const std::string& address) {
+  std::unique_ptr<CoordinatorServer> server(new CoordinatorServer(coordinator));
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &server->port_);
+  builder.RegisterService(&server->sweep_service_);
+  builder.RegisterService(&server->worker_service_);
+  builder.SetMaxReceiveMessageSize(16 << 20);
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot listen on '", address,
+        "': expected a free HOST:PORT such as 127.0.0.1:50051"));
+  }
+  return server;
+}
+
+void CoordinatorServer::Shutdown() {
+  if (server_ == nullptr) return;
+  std::call_once(shutdown_once_, [this] {
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  });
+}
+
+void CoordinatorServer::Wait() {
+  if (server_ != nullptr) server_->Wait();
+}
+
+}  // namespace sslsweep

@@ -1,0 +1,95 @@
+// The coordinator's gRPC services: thin adapters over Coordinator, and the
+// server that hosts them.
+//
+// Each handler forwards to the Coordinator method of the same name and maps
+// absl::Status to grpc::Status (proto/grpc_status.h). No logic lives here.
+//
+// Thread contract: handlers run on gRPC's threads; Coordinator is thread-safe.
+
+#ifndef SSLSWEEP_COORDINATOR_GRPC_SERVICES_H_
+#define SSLSWEEP_COORDINATOR_GRPC_SERVICES_H_
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "coordinator/coordinator.h"
+#include "proto/sslsweep.grpc.pb.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace sslsweep {
+
+class SweepServiceImpl final : public v1::SweepService::Service {
+ public:
+  explicit SweepServiceImpl(Coordinator* coordinator) : coordinator_(coordinator) {}
+
+  grpc::Status SubmitSweep(grpc::ServerContext*, const v1::SubmitSweepRequest*,
+                           v1::SubmitSweepResponse*) override;
+  grpc::Status ListSweeps(grpc::ServerContext*, const v1::ListSweepsRequest*,
+                          v1::ListSweepsResponse*) override;
+  grpc::Status GetSweepStatus(grpc::ServerContext*, const v1::GetSweepStatusRequest*,
+                              v1::GetSweepStatusResponse*) override;
+  grpc::Status CancelSweep(grpc::ServerContext*, const v1::CancelSweepRequest*,
+                           v1::CancelSweepResponse*) override;
+  grpc::Status GetResults(grpc::ServerContext*, const v1::GetResultsRequest*,
+                          v1::GetResultsResponse*) override;
+  grpc::Status ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
+                           v1::ListWorkersResponse*) override;
+
+ private:
+  Coordinator* const coordinator_;
+};
+
+class WorkerServiceImpl final : public v1::WorkerService::Service {
+ public:
+  explicit WorkerServiceImpl(Coordinator* coordinator) : coordinator_(coordinator) {}
+
+  grpc::Status RegisterWorker(grpc::ServerContext*, const v1::RegisterWorkerRequest*,
+                              v1::RegisterWorkerResponse*) override;
+  grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest*,
+                         v1::HeartbeatResponse*) override;
+  grpc::Status LeaseTrial(grpc::ServerContext*, const v1::LeaseTrialRequest*,
+                          v1::LeaseTrialResponse*) override;
+  grpc::Status ReportMetrics(grpc::ServerContext*, const v1::ReportMetricsRequest*,
+                             v1::ReportMetricsResponse*) override;
+  grpc::Status FinishTrial(grpc::ServerContext*, const v1::FinishTrialRequest*,
+                           v1::FinishTrialResponse*) override;
+  grpc::Status FailTrial(grpc::ServerContext*, const v1::FailTrialRequest*,
+                         v1::FailTrialResponse*) override;
+
+ private:
+  Coordinator* const coordinator_;
+};
+
+// A running gRPC server hosting both services for one Coordinator.
+class CoordinatorServer {
+ public:
+  // Listens on `address` (HOST:PORT; port 0 picks a free one) without TLS.
+  // Fails with InvalidArgument for an address that cannot be bound.
+  static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(
+      Coordinator* coordinator, const std::string& address);
+  ~CoordinatorServer();
+
+  int port() const { return port_; }
+  // Stops accepting calls and waits for those in flight (up to a deadline).
+  void Shutdown();
+  // Blocks until Shutdown() has been called.
+  void Wait();
+
+ private:
+  CoordinatorServer(Coordinator* coordinator);
+
+  SweepServiceImpl sweep_service_;
+  WorkerServiceImpl worker_service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  std::once_flag shutdown_once_;
+};
+
+}  // namespace sslsweep
+
+#endif  // SSLSWEEP_COORDINATOR_GRPC_SERVICES_H_

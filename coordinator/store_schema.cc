@@ -1,0 +1,242 @@
+#include "coordinator/store_schema.h"
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace sslsweep {
+namespace {
+
+// PRAGMA application_id of an sslsweep store: "SSSW".
+constexpr int64_t kApplicationId = 0x53535357;
+
+// Version 1. States are readable TEXT so that `sqlite3 DB` users see them
+// plainly; the CHECK constraints keep rows consistent with their state.
+constexpr char kSchemaV1[] = R"sql(
+CREATE TABLE sweeps (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  name          TEXT    NOT NULL,
+  source_yaml   TEXT    NOT NULL,
+  metric_name   TEXT    NOT NULL,
+  metric_goal   TEXT    NOT NULL CHECK (metric_goal IN ('', 'minimize', 'maximize')),
+  state         TEXT    NOT NULL CHECK (state IN ('running', 'finished', 'cancelled')),
+  created_at_ms INTEGER NOT NULL,
+  ended_at_ms   INTEGER,
+  CHECK ((state = 'running') = (ended_at_ms IS NULL))
+) STRICT;
+
+CREATE TABLE workers (
+  id                TEXT    PRIMARY KEY,
+  number            INTEGER NOT NULL UNIQUE CHECK (number > 0),
+  hostname          TEXT    NOT NULL,
+  pid               INTEGER NOT NULL,
+  registered_at_ms  INTEGER NOT NULL,
+  last_heartbeat_ms INTEGER NOT NULL,
+  CHECK (id = 'w-' || number)
+) STRICT;
+
+CREATE TABLE trials (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  sweep_id         INTEGER NOT NULL REFERENCES sweeps (id) ON DELETE CASCADE,
+  idx              INTEGER NOT NULL CHECK (idx >= 0),
+  state            TEXT    NOT NULL
+                   CHECK (state IN ('pending', 'running', 'succeeded', 'failed', 'cancelled')),
+  attempt          INTEGER NOT NULL CHECK (attempt >= 0),
+  worker_id        TEXT    REFERENCES workers (id),
+  epochs           INTEGER NOT NULL CHECK (epochs >= 0),
+  config_yaml      TEXT    NOT NULL,
+  failure_reason   TEXT    NOT NULL DEFAULT '',
+  lease_expires_ms INTEGER,
+  created_at_ms    INTEGER NOT NULL,
+  ended_at_ms      INTEGER,
+  UNIQUE (sweep_id, idx),
+  CHECK ((state = 'running') = (lease_expires_ms IS NOT NULL)),
+  CHECK (state <> 'running' OR (worker_id IS NOT NULL AND attempt > 0)),
+  CHECK ((state IN ('pending', 'running')) = (ended_at_ms IS NULL))
+) STRICT;
+
+-- LeaseNextTrial: the pending trial with the lowest (sweep_id, idx).
+CREATE INDEX trials_pending ON trials (sweep_id, idx) WHERE state = 'pending';
+-- Heartbeat and RunningTrials.
+CREATE INDEX trials_running_by_worker ON trials (worker_id) WHERE state = 'running';
+
+CREATE TABLE trial_params (
+  trial_id INTEGER NOT NULL REFERENCES trials (id) ON DELETE CASCADE,
+  path     TEXT    NOT NULL CHECK (path <> ''),
+  value    TEXT    NOT NULL,
+  position INTEGER NOT NULL CHECK (position >= 0),
+  PRIMARY KEY (trial_id, path)
+) STRICT, WITHOUT ROWID;
+
+-- Grouping and pivoting results by a swept parameter.
+CREATE INDEX trial_params_by_path ON trial_params (path, value);
+
+CREATE TABLE attempts (
+  trial_id      INTEGER NOT NULL REFERENCES trials (id) ON DELETE CASCADE,
+  attempt       INTEGER NOT NULL CHECK (attempt >= 1),
+  worker_id     TEXT    NOT NULL REFERENCES workers (id),
+  started_at_ms INTEGER NOT NULL,
+  ended_at_ms   INTEGER,
+  outcome       TEXT    CHECK (outcome IN ('succeeded', 'failed', 'cancelled')),
+  reason        TEXT    NOT NULL DEFAULT '',
+  PRIMARY KEY (trial_id, attempt),
+  CHECK ((outcome IS NULL) = (ended_at_ms IS NULL))
+) STRICT, WITHOUT ROWID;
+
+-- One row per (trial, epoch, metric), never two: the key makes a retried
+-- report a no-op. The key's order serves reads by trial.
+CREATE TABLE metrics (
+  trial_id INTEGER NOT NULL REFERENCES trials (id) ON DELETE CASCADE,
+  epoch    INTEGER NOT NULL CHECK (epoch >= 0),
+  name     TEXT    NOT NULL CHECK (name <> ''),
+  value    REAL    NOT NULL,
+  attempt  INTEGER NOT NULL CHECK (attempt >= 1),
+  PRIMARY KEY (trial_id, epoch, name)
+) STRICT, WITHOUT ROWID;
+)sql";
+
+absl::Status MigrateToV1(sqlite3* db) { return ExecuteSql(db, kSchemaV1); }
+
+// migration.apply takes a schema at version - 1 to `version`.
+struct Migration {
+  int version;
+  absl::Status (*apply)(sqlite3* db);
+};
+constexpr Migration kMigrations[] = {
+    {1, &MigrateToV1},
+};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kStoreSchemaVersion,
+              "every schema version needs its migration");
+
+absl::StatusOr<int64_t> QueryInt(sqlite3* db, const char* sql) {
+  absl::StatusOr<std::unique_ptr<SqliteStatement>> statement = SqliteStatement::Prepare(db, sql);
+  if (!statement.ok()) return statement.status();
+  absl::StatusOr<bool> row = (*statement)->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return absl::InternalError(absl::StrCat("\"", sql, "\" returned no row"));
+  return (*statement)->ColumnInt64(0);
+}
+
+// The schema version of the file: 0 for a fresh file, an error for a file
+// that some other program wrote.
+absl::StatusOr<int64_t> StoreVersion(sqlite3* db) {
+  absl::StatusOr<int64_t> version = QueryInt(db, "PRAGMA user_version");
+  if (!version.ok()) return version.status();
+  absl::StatusOr<int64_t> application_id = QueryInt(db, "PRAGMA application_id");
+  if (!application_id.ok()) return application_id.status();
+  absl::StatusOr<int64_t> objects = QueryInt(db, "SELECT count(*) FROM sqlite_schema");
+  if (!objects.ok()) return objects.status();
+
+  const bool fresh = *version == 0 && *application_id == 0 && *objects == 0;
+  if (!fresh && *application_id != kApplicationId) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "not an sslsweep store: a SQLite database with application_id ", *application_id,
+        " (expected ", kApplicationId, "), user_version ", *version, " and ", *objects,
+        " schema objects"));
+  }
+  if (*version > kStoreSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "schema version ", *version, " was written by a newer sslsweep; this build reads up "
+        "to version ", kStoreSchemaVersion));
+  }
+  return *version;
+}
+
+absl::Status SetJournalModeWal(sqlite3* db) {
+  absl::StatusOr<std::unique_ptr<SqliteStatement>> statement =
+      SqliteStatement::Prepare(db, "PRAGMA journal_mode = WAL");
+  if (!statement.ok()) return statement.status();
+  absl::StatusOr<bool> row = (*statement)->Step();
+  if (!row.ok()) return row.status();
+  const std::string mode = *row ? (*statement)->ColumnText(0) : "";
+  if (mode != "wal") {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot use WAL journal mode (SQLite kept \"", mode, "\")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Configure(sqlite3* db) {
+  absl::Status status = SetJournalModeWal(db);
+  // FULL syncs the WAL at every commit: an acknowledged write survives power loss.
+  if (status.ok()) status = ExecuteSql(db, "PRAGMA synchronous = FULL");
+  if (status.ok()) status = ExecuteSql(db, "PRAGMA foreign_keys = ON");
+  return status;
+}
+
+absl::Status ApplyMigrations(sqlite3* db, int64_t from_version) {
+  for (const Migration& migration : kMigrations) {
+    if (migration.version <= from_version) continue;
+    absl::Status status = migration.apply(db);
+    if (!status.ok()) {
+      return absl::Status(status.code(), absl::StrCat("migrating to schema version ",
+                                                      migration.version, ": ", status.message()));
+    }
+  }
+  // Our own constants, not caller data: PRAGMA values cannot be bound.
+  return ExecuteSql(db, absl::StrCat("PRAGMA application_id = ", kApplicationId,
+                                     "; PRAGMA user_version = ", kStoreSchemaVersion)
+                            .c_str());
+}
+
+// Re-reads the version under the write lock, since another process may have
+// migrated the file since we looked.
+absl::Status Migrate(sqlite3* db) {
+  absl::Status status = ExecuteSql(db, "BEGIN IMMEDIATE");
+  if (!status.ok()) return status;
+  absl::StatusOr<int64_t> version = StoreVersion(db);
+  status = version.ok() ? absl::OkStatus() : version.status();
+  if (status.ok() && *version < kStoreSchemaVersion) status = ApplyMigrations(db, *version);
+  if (status.ok()) return ExecuteSql(db, "COMMIT");
+  ExecuteSql(db, "ROLLBACK").IgnoreError();  // the first error is the one to report
+  return status;
+}
+
+absl::StatusOr<SqliteConnection> OpenConnection(const StoreOptions& options) {
+  sqlite3* raw = nullptr;
+  const int code = sqlite3_open_v2(
+      options.path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+      nullptr);
+  SqliteConnection db(raw);  // sqlite3_open_v2 may allocate a handle even when it fails
+  if (code != SQLITE_OK) return SqliteStatus(code, db.get(), "opening");
+  sqlite3_extended_result_codes(db.get(), 1);
+  absl::Status status = SqliteStatus(sqlite3_busy_timeout(db.get(), options.busy_timeout_ms),
+                                     db.get(), "setting busy_timeout");
+  if (!status.ok()) return status;
+  return db;
+}
+
+absl::Status SetUp(sqlite3* db) {
+  // Look before touching anything: a newer or foreign file stays as it was.
+  absl::StatusOr<int64_t> version = StoreVersion(db);
+  if (!version.ok()) return version.status();
+  absl::Status status = Configure(db);
+  if (status.ok()) status = Migrate(db);
+  return status;
+}
+
+absl::Status NamePath(const absl::Status& status, const std::string& path) {
+  return absl::Status(status.code(), absl::StrCat("store ", path, ": ", status.message()));
+}
+
+}  // namespace
+
+absl::StatusOr<SqliteConnection> OpenStoreDatabase(const StoreOptions& options) {
+  if (options.path.empty()) return absl::InvalidArgumentError("store path is empty");
+  if (options.busy_timeout_ms < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("store busy_timeout_ms is ", options.busy_timeout_ms, "; must be >= 0"));
+  }
+  absl::StatusOr<SqliteConnection> db = OpenConnection(options);
+  if (!db.ok()) return NamePath(db.status(), options.path);
+  absl::Status status = SetUp(db->get());
+  if (!status.ok()) return NamePath(status, options.path);
+  return db;
+}
+
+}  // namespace sslsweep

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# From a fresh clone: installs everything, builds, and runs the quickstart
+# sweep (sweeps/quickstart.yaml: VICReg on Fashion-MNIST, 2 learning rates x
+# 2 seeds) on this machine with `sslsweep local`, then prints the results.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+deploy/install-deps.sh
+deploy/build.sh
+built=$(date +%s)
+mkdir -p runs
+build/bin/sslsweep local sweeps/quickstart.yaml --db runs/quickstart.db "$@"
+end=$(date +%s)
+echo
+echo "quickstart: install+build $((built - start)) s, sweep $((end - built)) s"
+echo "The results are in runs/quickstart.db (sqlite3 runs/quickstart.db; see docs/schema.md)."

@@ -1,0 +1,92 @@
+// sslsweep-worker: the agent process. Composition root only.
+//
+//   sslsweep-worker --coordinator 127.0.0.1:50051 [--work-dir DIR]
+//
+// Exit codes: 0 after SIGINT/SIGTERM (or when idle with --exit-when-idle),
+// 1 when the coordinator cannot be reached or refuses registration, 2 for
+// bad flags.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "grpcpp/grpcpp.h"
+#include "worker/agent/agent.h"
+
+namespace {
+
+std::string ExecutableDir() {
+  std::error_code error;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
+  return error ? "." : self.parent_path().string();
+}
+
+std::string Hostname() {
+  char name[256] = {0};
+  gethostname(name, sizeof(name) - 1);
+  return name[0] != '\0' ? name : "localhost";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* env_address = std::getenv("SSLSWEEP_COORDINATOR");
+  std::string address = env_address != nullptr ? env_address : "127.0.0.1:50051";
+  sslsweep::AgentOptions options;
+  options.trainer_path = ExecutableDir() + "/sslsweep-train";
+  options.work_dir = "sslsweep-work";
+  options.hostname = Hostname();
+
+  CLI::App app{"sslsweep worker: leases trials from a coordinator and runs them"};
+  app.add_option("--coordinator", address,
+                 "coordinator HOST:PORT (default: $SSLSWEEP_COORDINATOR or 127.0.0.1:50051)")
+      ->capture_default_str();
+  app.add_option("--work-dir", options.work_dir, "where trial directories are written")
+      ->capture_default_str();
+  app.add_option("--trainer", options.trainer_path, "the sslsweep-train binary")
+      ->check(CLI::ExistingFile)
+      ->capture_default_str();
+  app.add_option("--trainer-threads", options.trainer_threads,
+                 "LibTorch threads per trainer (0: the trial's own setting)")
+      ->check(CLI::Range(0, 1024));
+  app.add_option("--connect-timeout-ms", options.connect_timeout_ms,
+                 "how long to try to reach the coordinator at start")
+      ->check(CLI::Range(0, 3'600'000))
+      ->capture_default_str();
+  app.add_flag("--exit-when-idle", options.exit_when_idle,
+               "exit once the coordinator has no pending trial");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  options.coordinator_address = address;
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  sslsweep::Agent agent(options, sslsweep::v1::WorkerService::NewStub(channel));
+  std::thread signal_thread([&] {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    if (signal != 0) agent.Stop();
+  });
+  absl::Status status = agent.Run();
+  // Wake the signal thread if Run() ended by itself.
+  pthread_kill(signal_thread.native_handle(), SIGTERM);
+  signal_thread.join();
+  if (!status.ok()) {
+    std::cerr << "sslsweep-worker: " << status.message() << "\n";
+    return 1;
+  }
+  return 0;
+}

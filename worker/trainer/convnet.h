@@ -1,0 +1,51 @@
+// ConvNet: the plain convolutional backbone, with named layer taps.
+//
+// `depth` stages; stage i (from 1) is Conv3x3(width * 2^(i-1), no bias) -
+// BatchNorm - ReLU - MaxPool 2x2 (ceil mode, so a 28x28 input survives five
+// stages: 14, 7, 4, 2, 1). A global average pool of the last stage gives the
+// embedding of width * 2^(depth-1) features. ForwardTaps returns every stage's
+// output ("stage1".."stageN", [B, C, H, W]) and the embedding ("embedding",
+// [B, D]) by name, in that order, for the layer-wise analysis.
+//
+// Thread contract: a module is not thread-safe; confine each instance to one
+// thread (LibTorch parallelises inside each operation).
+
+#ifndef SSLSWEEP_WORKER_TRAINER_CONVNET_H_
+#define SSLSWEEP_WORKER_TRAINER_CONVNET_H_
+
+#include <cstdint>
+#include <string>
+
+#include <torch/torch.h>
+
+namespace sslsweep {
+
+struct ConvNetOptions {
+  int64_t in_channels = 1;
+  int64_t depth = 3;
+  int64_t width = 32;
+};
+
+class ConvNetImpl : public torch::nn::Module {
+ public:
+  // REQUIRES: depth >= 1, width >= 1, in_channels >= 1.
+  explicit ConvNetImpl(const ConvNetOptions& options);
+
+  // The named taps for images [B, in_channels, H, W].
+  torch::OrderedDict<std::string, torch::Tensor> ForwardTaps(
+      const torch::Tensor& images);
+
+  // The embedding alone, [B, embedding_dim()].
+  torch::Tensor forward(const torch::Tensor& images);
+
+  int64_t embedding_dim() const { return embedding_dim_; }
+
+ private:
+  std::vector<torch::nn::Sequential> stages_;
+  int64_t embedding_dim_ = 0;
+};
+TORCH_MODULE(ConvNet);
+
+}  // namespace sslsweep
+
+#endif  // SSLSWEEP_WORKER_TRAINER_CONVNET_H_

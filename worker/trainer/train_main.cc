@@ -1,0 +1,98 @@
+// sslsweep-train: runs one trial and exits.
+//
+//   sslsweep-train --config trial.yaml --out DIR [--threads N]
+//
+// Metrics lines go to stdout (and DIR/metrics.jsonl), progress for humans to
+// stderr; see worker/trainer/trainer.h for what is written. On failure the
+// last line on stderr is "sslsweep-train: <reason>", which the worker agent
+// relays as the trial's failure reason. Exit codes:
+//
+//   0  the trial finished
+//   1  any other error (output not writable, a LibTorch error)
+//   2  a bad configuration or command line (the message names file:line:col)
+//   3  a dataset file is missing, unreadable or corrupt (the message names it)
+//   4  the training diverged ("diverged: loss is nan at epoch E step S")
+
+#include <exception>
+#include <iostream>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+#include "worker/trainer/trainer.h"
+#include "worker/trial_config.h"
+
+namespace {
+
+constexpr int kExitOther = 1;
+constexpr int kExitConfig = 2;
+constexpr int kExitData = 3;
+constexpr int kExitDiverged = 4;
+
+int ExitCodeFor(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+      return kExitConfig;
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kDataLoss:
+      return kExitData;
+    case absl::StatusCode::kAborted:
+      return kExitDiverged;
+    default:
+      return kExitOther;
+  }
+}
+
+int Fail(int code, const std::string& message) {
+  std::cerr << "sslsweep-train: " << message << std::endl;
+  return code;
+}
+
+int Main(int argc, char** argv) {
+  std::string config_path;
+  std::string out_dir;
+  int threads = -1;
+  CLI::App app{"Runs one sslsweep trial: SSL training with per-epoch metrics."};
+  app.add_option("--config", config_path, "Trial configuration YAML")
+      ->required();
+  app.add_option("--out", out_dir, "Output directory (created if missing)")
+      ->required();
+  app.add_option("--threads", threads,
+                 "LibTorch intra-op threads, overriding the configuration "
+                 "(0: one per core)")
+      ->check(CLI::Range(0, 1024));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return Fail(kExitConfig, e.what());
+  }
+
+  auto config = sslsweep::LoadTrialConfigFile(config_path);
+  if (!config.ok()) return Fail(kExitConfig, std::string(config.status().message()));
+  if (threads >= 0) config->threads = threads;
+
+  sslsweep::TrainerOptions options;
+  options.out_dir = out_dir;
+  options.metrics_echo = &std::cout;
+  options.log = &std::cerr;
+  const absl::Status status = sslsweep::RunTrial(*config, options);
+  if (!status.ok()) {
+    return Fail(ExitCodeFor(status), std::string(status.message()));
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // RunTrial converts LibTorch's errors; this is the last resort for anything
+  // else, so that no failure ends in std::terminate.
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    return Fail(kExitOther, e.what());
+  }
+}
