@@ -1,0 +1,228 @@
+// The Coordinator's logic without a server: a real SQLite store in a temp
+// directory and a FakeClock.
+
+#include "coordinator/coordinator.h"
+
+#include <cmath>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/test_util.h"
+
+namespace sslsweep {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kSweep[] = R"(name: unit
+method: grid
+parameters:
+  optim.lr: {values: [0.01, 0.001]}
+  seed: {values: [1, 2]}
+trial:
+  epochs: 3
+  data: {dataset: synthetic, train_samples: 64}
+  optim: {batch_size: 32}
+)";
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = Store::Open({FreshTempDir("db") + "/sslsweep.db"});
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    coordinator_ = std::make_unique<Coordinator>(store_.get(), &clock_, CoordinatorOptions{});
+  }
+
+  int64_t Submit(const std::string& yaml) {
+    v1::SubmitSweepRequest request;
+    request.set_yaml(yaml);
+    request.set_source_name("sweep.yaml");
+    auto response = coordinator_->SubmitSweep(request);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? response->sweep_id() : 0;
+  }
+
+  std::string Register() {
+    v1::RegisterWorkerRequest request;
+    request.set_hostname("host");
+    auto response = coordinator_->RegisterWorker(request);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response->worker_id();
+  }
+
+  v1::TrialAssignment Lease(const std::string& worker) {
+    v1::LeaseTrialRequest request;
+    request.set_worker_id(worker);
+    auto response = coordinator_->LeaseTrial(request);
+    EXPECT_TRUE(response.ok()) << response.status();
+    EXPECT_TRUE(response->granted());
+    return response->trial();
+  }
+
+  absl::StatusOr<v1::ReportMetricsResponse> Report(const std::string& worker,
+                                                   const v1::TrialAssignment& trial, int epoch,
+                                                   double value) {
+    v1::ReportMetricsRequest request;
+    request.set_worker_id(worker);
+    request.set_trial_id(trial.trial_id());
+    request.set_attempt(trial.attempt());
+    request.set_epoch(epoch);
+    v1::Metric* m = request.add_metrics();
+    m->set_name("ncc_test_acc/fine/embedding");
+    m->set_value(value);
+    return coordinator_->ReportMetrics(request);
+  }
+
+  FakeClock clock_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Coordinator> coordinator_;
+};
+
+TEST_F(CoordinatorTest, SubmitExpandsTheGridIntoPendingTrials) {
+  const int64_t id = Submit(kSweep);
+  v1::GetSweepStatusRequest request;
+  request.set_sweep_id(id);
+  auto status = coordinator_->GetSweepStatus(request);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status->sweep().trials_total(), 4);
+  EXPECT_EQ(status->sweep().trials_pending(), 4);
+  ASSERT_EQ(status->trials_size(), 4);
+  EXPECT_EQ(status->trials(1).params(0).path(), "optim.lr");
+  EXPECT_EQ(status->trials(1).params(0).value(), "0.01");
+  EXPECT_EQ(status->trials(1).params(1).value(), "2");
+  EXPECT_EQ(status->trials(0).epochs_total(), 3);
+}
+
+TEST_F(CoordinatorTest, BadSweepIsRejectedAndStoresNothing) {
+  v1::SubmitSweepRequest request;
+  request.set_source_name("bad.yaml");
+  request.set_yaml("method: grid\nparameters:\n  optim.lrr: {values: [1]}\n");
+  auto response = coordinator_->SubmitSweep(request);
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(response.status().message(), HasSubstr("bad.yaml:3:"));
+  request.set_yaml("");
+  EXPECT_FALSE(coordinator_->SubmitSweep(request).ok());
+  auto sweeps = coordinator_->ListSweeps({});
+  ASSERT_TRUE(sweeps.ok());
+  EXPECT_EQ(sweeps->sweeps_size(), 0);
+}
+
+TEST_F(CoordinatorTest, LeaseReportFinishAndResults) {
+  const int64_t sweep = Submit(kSweep);
+  const std::string worker = Register();
+  v1::TrialAssignment trial = Lease(worker);
+  EXPECT_EQ(trial.attempt(), 1);
+  EXPECT_EQ(trial.sweep_id(), sweep);
+  EXPECT_THAT(trial.config_yaml(), HasSubstr("lr: 0.01"));
+
+  auto first = Report(worker, trial, 0, 0.25);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->rows_written(), 1);
+  auto retry = Report(worker, trial, 0, 0.25);
+  ASSERT_TRUE(retry.ok());
+  EXPECT_EQ(retry->rows_written(), 0);  // exactly once
+  ASSERT_TRUE(Report(worker, trial, 3, 0.75).ok());
+
+  v1::FinishTrialRequest finish;
+  finish.set_worker_id(worker);
+  finish.set_trial_id(trial.trial_id());
+  finish.set_attempt(trial.attempt());
+  ASSERT_TRUE(coordinator_->FinishTrial(finish).ok());
+
+  v1::GetResultsRequest request;
+  request.set_sweep_id(sweep);
+  auto results = coordinator_->GetResults(request);
+  ASSERT_TRUE(results.ok()) << results.status();
+  ASSERT_THAT(results->param_columns(), ::testing::ElementsAre("optim.lr", "seed"));
+  ASSERT_THAT(results->metric_columns(),
+              ::testing::ElementsAre("ncc_test_acc/fine/embedding"));
+  ASSERT_EQ(results->rows_size(), 4);
+  EXPECT_EQ(results->rows(0).state(), v1::TRIAL_SUCCEEDED);
+  EXPECT_EQ(results->rows(0).epoch(), 3);
+  EXPECT_DOUBLE_EQ(results->rows(0).metrics(0), 0.75);
+  EXPECT_EQ(results->rows(1).epoch(), -1);
+  EXPECT_TRUE(std::isnan(results->rows(1).metrics(0)));
+}
+
+TEST_F(CoordinatorTest, StaleOrForeignReportsAreRefused) {
+  Submit(kSweep);
+  const std::string worker = Register();
+  const std::string other = Register();
+  v1::TrialAssignment trial = Lease(worker);
+
+  v1::TrialAssignment stale = trial;
+  stale.set_attempt(trial.attempt() + 1);
+  EXPECT_EQ(Report(worker, stale, 0, 0.5).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Report(other, trial, 0, 0.5).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto metrics = store_->TrialMetrics(trial.trial_id());
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_TRUE(metrics->empty());
+}
+
+TEST_F(CoordinatorTest, MalformedFieldsNameTheField) {
+  Submit(kSweep);
+  const std::string worker = Register();
+  v1::TrialAssignment trial = Lease(worker);
+  EXPECT_THAT(Report(worker, trial, -1, 0.5).status().message(), HasSubstr("epoch"));
+  EXPECT_THAT(Report(worker, trial, 0, NAN).status().message(), HasSubstr("not finite"));
+  EXPECT_THAT(Report("", trial, 0, 0.5).status().message(), HasSubstr("worker_id"));
+
+  v1::GetSweepStatusRequest status;
+  status.set_sweep_id(0);
+  EXPECT_THAT(coordinator_->GetSweepStatus(status).status().message(), HasSubstr("sweep_id"));
+  status.set_sweep_id(99);
+  EXPECT_EQ(coordinator_->GetSweepStatus(status).status().code(), absl::StatusCode::kNotFound);
+
+  v1::LeaseTrialRequest lease;
+  lease.set_worker_id("w-999");
+  EXPECT_EQ(coordinator_->LeaseTrial(lease).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(CoordinatorTest, HeartbeatTellsWorkerToStopCancelledTrials) {
+  const int64_t sweep = Submit(kSweep);
+  const std::string worker = Register();
+  v1::TrialAssignment trial = Lease(worker);
+  v1::HeartbeatRequest beat;
+  beat.set_worker_id(worker);
+  beat.add_running_trial_ids(trial.trial_id());
+  auto before = coordinator_->Heartbeat(beat);
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_EQ(before->stop_trial_ids_size(), 0);
+
+  v1::CancelSweepRequest cancel;
+  cancel.set_sweep_id(sweep);
+  auto cancelled = coordinator_->CancelSweep(cancel);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->trials_cancelled(), 4);
+  auto after = coordinator_->Heartbeat(beat);
+  ASSERT_TRUE(after.ok());
+  EXPECT_THAT(after->stop_trial_ids(), ::testing::ElementsAre(trial.trial_id()));
+}
+
+TEST_F(CoordinatorTest, FailedTrialKeepsReasonAndSweepFinishes) {
+  const int64_t sweep = Submit(
+      "method: grid\nparameters:\n  seed: {value: 1}\n"
+      "trial: {data: {dataset: synthetic, train_samples: 64}, optim: {batch_size: 32}}\n");
+  const std::string worker = Register();
+  v1::TrialAssignment trial = Lease(worker);
+  v1::FailTrialRequest fail;
+  fail.set_worker_id(worker);
+  fail.set_trial_id(trial.trial_id());
+  fail.set_attempt(trial.attempt());
+  fail.set_reason("sslsweep-train killed by signal 11 (Segmentation fault)");
+  ASSERT_TRUE(coordinator_->FailTrial(fail).ok());
+  v1::GetSweepStatusRequest request;
+  request.set_sweep_id(sweep);
+  auto status = coordinator_->GetSweepStatus(request);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->sweep().state(), v1::SWEEP_FINISHED);
+  EXPECT_EQ(status->trials(0).state(), v1::TRIAL_FAILED);
+  EXPECT_THAT(status->trials(0).failure_reason(), HasSubstr("signal 11"));
+}
+
+}  // namespace
+}  // namespace sslsweep
