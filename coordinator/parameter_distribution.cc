@@ -48,8 +48,7 @@ constexpr NamedDistribution kDistributionNames[] = {
 
 std::string ShortestText(double value) {
   char buffer[64];
-  std::to_chars_result result =
-      std::to_chars(buffer, buffer + sizeof(buffer), value);
+  std::to_chars_result result = std::to_chars(buffer, buffer + sizeof(buffer), value);
   return std::string(buffer, result.ptr);
 }
 
@@ -72,11 +71,10 @@ double UniformReal(std::mt19937_64& generator, double low, double high) {
 
 // Uniform over [low, high], without modulo bias.
 int64_t UniformInteger(std::mt19937_64& generator, int64_t low, int64_t high) {
-  const uint64_t span =
-      static_cast<uint64_t>(high) - static_cast<uint64_t>(low) + 1;
+  const uint64_t span = static_cast<uint64_t>(high) - static_cast<uint64_t>(low) + 1;
   if (span == 0) return static_cast<int64_t>(generator());  // the whole range
-  const uint64_t limit = std::numeric_limits<uint64_t>::max() -
-                         std::numeric_limits<uint64_t>::max() % span;
+  const uint64_t limit =
+      std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % span;
   uint64_t draw = generator();
   while (draw >= limit) draw = generator();
   return static_cast<int64_t>(static_cast<uint64_t>(low) + draw % span);
@@ -122,15 +120,14 @@ std::optional<std::string> Draw(const SweptParameter& p, std::mt19937_64& genera
       value = Quantize(std::exp(UniformReal(generator, p.min, p.max)), p.q);
       break;
     case Distribution::kQLogUniformValues:
-      value = Quantize(
-          std::exp(UniformReal(generator, std::log(p.min), std::log(p.max))), p.q);
+      value = Quantize(std::exp(UniformReal(generator, std::log(p.min), std::log(p.max))),
+                       p.q);
       break;
     case Distribution::kInvLogUniform:
       value = std::exp(-UniformReal(generator, p.min, p.max));
       break;
     case Distribution::kInvLogUniformValues:
-      value = std::exp(
-          -UniformReal(generator, -std::log(p.max), -std::log(p.min)));
+      value = std::exp(-UniformReal(generator, -std::log(p.max), -std::log(p.min)));
       break;
     case Distribution::kNormal:
       value = p.mu + p.sigma * StandardNormal(generator);
@@ -197,30 +194,7 @@ bool IsGridDistribution(Distribution d) {
 }
 
 bool IsIntegerTrialKey(absl::string_view path) {
-  // The schema keeps its types private; its default rendering shows them:
-  // strings are quoted, reals always carry '.', 'e', "inf" or "nan", so a
-  // plain scalar that reads as an integer belongs to an integer key.
-  static const std::set<std::string, std::less<>> integer_keys = [] {
-    std::set<std::string, std::less<>> keys;
-    const YAML::Node defaults = YAML::Load(TrialConfigToYaml(TrialConfig{}));
-    for (const std::string& key : TrialConfigPaths()) {
-      YAML::Node node = defaults;
-      size_t start = 0;
-      while (start <= key.size()) {
-        size_t dot = key.find('.', start);
-        if (dot == std::string::npos) dot = key.size();
-        node.reset(node[key.substr(start, dot - start)]);
-        start = dot + 1;
-      }
-      int64_t ignored = 0;
-      if (node.IsScalar() && node.Tag() != "!" &&
-          absl::SimpleAtoi(node.Scalar(), &ignored)) {
-        keys.insert(key);
-      }
-    }
-    return keys;
-  }();
-  return integer_keys.find(path) != integer_keys.end();
+  return TrialValueTypeOf(path) == TrialValueType::kInteger;
 }
 
 std::optional<ValueRange> ReachableRange(const SweptParameter& p) {
@@ -236,8 +210,7 @@ std::optional<ValueRange> ReachableRange(const SweptParameter& p) {
     case Distribution::kLogUniform:
       return ValueRange{std::exp(p.min), std::exp(p.max)};
     case Distribution::kQLogUniform:
-      return ValueRange{Quantize(std::exp(p.min), p.q),
-                        Quantize(std::exp(p.max), p.q)};
+      return ValueRange{Quantize(std::exp(p.min), p.q), Quantize(std::exp(p.max), p.q)};
     case Distribution::kInvLogUniform:
       return ValueRange{std::exp(-p.max), std::exp(-p.min)};
     default:
@@ -263,8 +236,7 @@ int64_t GridSize(const SweptParameter& p) {
     case Distribution::kQUniform: {
       // Tolerate the rounding in (0.3 - 0.1) / 0.1 = 1.9999999999999998.
       const double steps = (p.max - p.min) / p.q;
-      return static_cast<int64_t>(std::floor(steps + 1e-9 * std::max(1.0, steps))) +
-             1;
+      return static_cast<int64_t>(std::floor(steps + 1e-9 * std::max(1.0, steps))) + 1;
     }
     default:
       return 0;
@@ -295,11 +267,11 @@ absl::StatusOr<std::string> SampleParameterValue(const SweptParameter& parameter
     last_rejection = ValidateTrialValue(parameter.path, YAML::Node(*text));
     if (last_rejection.ok()) return *std::move(text);
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      parameter.location, ": ", parameter.path, ": ", kMaxDrawsPerValue,
-      " draws in a row from ", DistributionName(parameter.distribution),
-      " were rejected by the schema (last: ", last_rejection.message(),
-      "); use a distribution that stays inside the key's range"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(parameter.location, ": ", parameter.path, ": ", kMaxDrawsPerValue,
+                   " draws in a row from ", DistributionName(parameter.distribution),
+                   " were rejected by the schema (last: ", last_rejection.message(),
+                   "); use a distribution that stays inside the key's range"));
 }
 
 }  // namespace sslsweep

@@ -64,8 +64,7 @@ class SweepYamlReader {
   absl::StatusOr<std::string> ReadString(const YAML::Node& node,
                                          absl::string_view what) const;
   // An unquoted finite number (`1e-5`, `0.3`, `-2`).
-  absl::StatusOr<double> ReadNumber(const YAML::Node& node,
-                                    absl::string_view what) const;
+  absl::StatusOr<double> ReadNumber(const YAML::Node& node, absl::string_view what) const;
   // An unquoted integer that fits in 64 bits.
   absl::StatusOr<int64_t> ReadInteger(const YAML::Node& node,
                                       absl::string_view what) const;

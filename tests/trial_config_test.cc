@@ -37,7 +37,7 @@ TEST(TrialConfigTest, ReadsNestedValuesAndScientificNotation) {
 TEST(TrialConfigTest, YamlRoundTripIsExact) {
   TrialConfig config;
   config.optim.lr = 0.1 + 0.2;  // not representable in few digits
-  config.data.root = "/tmp/with: colon";
+  config.data.root = "/tmp/with: colon, \"quote\" and \\ and\nnewline";
   config.epochs = 3;
   auto back = ParseTrialConfigText(TrialConfigToYaml(config), "round-trip");
   ASSERT_TRUE(back.ok()) << back.status();

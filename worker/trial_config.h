@@ -12,6 +12,7 @@
 #define SSLSWEEP_WORKER_TRIAL_CONFIG_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include "absl/strings/string_view.h"
 #include <vector>
@@ -82,6 +83,10 @@ const std::vector<std::string>& TrialConfigPaths();
 // (`optim`).
 bool IsTrialConfigPath(absl::string_view path);
 bool IsTrialConfigLeaf(absl::string_view path);
+
+// The type of a leaf's values; nullopt for a path that is not a leaf.
+enum class TrialValueType { kInteger, kReal, kString };
+std::optional<TrialValueType> TrialValueTypeOf(absl::string_view path);
 
 // Checks that `value` is acceptable for the leaf at `path`. On failure returns
 // InvalidArgument with a message that names the path and what is accepted,
