@@ -111,16 +111,20 @@ struct WorkerRecord {
 class Store {
  public:
   // Opens or creates the database at options.path, creating or migrating the
-  // schema. Fails with FailedPrecondition for a file written by a newer
-  // schema version and with the SQLite message for a file that is not a
-  // database.
+  // schema. Every error names the path. Fails with FailedPrecondition for a
+  // file written by a newer schema version (naming both versions), for a
+  // SQLite database that is not an sslsweep store, and (with the SQLite
+  // message) for a file that is not a database; such files are left as they
+  // are.
   static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
   // Inserts the sweep and all its trials (state pending) in one transaction.
-  // Returns the new sweep id.
+  // Returns the new sweep id. InvalidArgument, storing nothing, for no
+  // trials, a negative or repeated index, negative epochs, an empty or
+  // repeated parameter path, or a metric goal other than those above.
   absl::StatusOr<int64_t> CreateSweep(const NewSweep& sweep,
                                       const std::vector<NewTrial>& trials,
                                       int64_t now_ms);
@@ -135,6 +139,7 @@ class Store {
   // First-come-first-served: takes the pending trial with the lowest
   // (sweep id, index), marks it running under `worker_id` with attempt + 1
   // and a lease until now_ms + lease_ms. nullopt when nothing is pending.
+  // NotFound for an unregistered worker; InvalidArgument if lease_ms <= 0.
   absl::StatusOr<std::optional<TrialRecord>> LeaseNextTrial(
       const std::string& worker_id, int64_t now_ms, int64_t lease_ms);
 
@@ -142,38 +147,43 @@ class Store {
   // for (trial, epoch, name) are left as they are (a retried report writes
   // nothing twice). Returns the number of rows written. FailedPrecondition
   // if the trial is not running or `attempt` is not its current attempt
-  // (a stale worker); NotFound for an unknown trial.
+  // (a stale worker); NotFound for an unknown trial; InvalidArgument for a
+  // negative epoch or an empty, repeated or non-finite metric. A failed call
+  // writes nothing.
   absl::StatusOr<int32_t> RecordMetrics(int64_t trial_id, int32_t attempt,
                                         int32_t epoch,
                                         const std::vector<MetricValue>& metrics);
 
   // Ends the current attempt as succeeded / failed (with a reason). The
   // sweep becomes finished when no trial is pending or running. Same
-  // fencing errors as RecordMetrics. Finishing an already succeeded attempt
-  // again is OK (idempotent retry).
+  // fencing errors as RecordMetrics. Ending an attempt again the same way
+  // (succeeded twice, or failed twice) is OK (idempotent retry).
   absl::Status FinishTrial(int64_t trial_id, int32_t attempt, int64_t now_ms);
   absl::Status FailTrial(int64_t trial_id, int32_t attempt,
                          const std::string& reason, int64_t now_ms);
 
   // Marks every pending or running trial of the sweep cancelled and the
-  // sweep cancelled; returns how many trials changed. NotFound if no sweep.
+  // sweep cancelled; returns how many trials changed. A sweep already
+  // finished or cancelled stays as it is (returns 0). NotFound if no sweep.
   absl::StatusOr<int32_t> CancelSweep(int64_t sweep_id, int64_t now_ms);
 
   // Registers a worker and returns its new id ("w-<n>").
   absl::StatusOr<std::string> RegisterWorker(const std::string& hostname,
                                              int32_t pid, int64_t now_ms);
   // Records a heartbeat and extends the leases of the worker's running
-  // trials to now_ms + lease_ms. NotFound for an unknown worker.
+  // trials to now_ms + lease_ms. NotFound for an unknown worker;
+  // InvalidArgument if lease_ms <= 0.
   absl::Status Heartbeat(const std::string& worker_id, int64_t now_ms,
                          int64_t lease_ms);
   absl::StatusOr<std::vector<WorkerRecord>> ListWorkers();
-  // Trials currently running under the worker.
+  // Trials currently running under the worker, by id (none for an unknown
+  // worker).
   absl::StatusOr<std::vector<int64_t>> RunningTrials(const std::string& worker_id);
 
   // For each trial of the sweep, its metrics at the highest epoch that has
   // any (epoch -1 and no metrics for a trial without any), by trial index.
   absl::StatusOr<std::vector<EpochMetrics>> FinalMetrics(int64_t sweep_id);
-  // Every metric row of a trial, by (epoch, name).
+  // Every metric row of a trial, by (epoch, name). NotFound if no trial.
   absl::StatusOr<std::vector<EpochMetrics>> TrialMetrics(int64_t trial_id);
 
  private:
