@@ -54,6 +54,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   builder.RegisterService(&server->sweep_service_);
   builder.RegisterService(&server->worker_service_);
   builder.SetMaxReceiveMessageSize(16 << 20);
+  // gRPC binds with SO_REUSEPORT by default, which would let a second
+  // coordinator share the port (and half the traffic) with the first.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::InvalidArgumentError(absl::StrCat(
