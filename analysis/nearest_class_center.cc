@@ -1,5 +1,6 @@
 #include "analysis/nearest_class_center.h"
 
+#include <algorithm>
 #include <limits>
 
 namespace sslsweep {
@@ -25,22 +26,32 @@ void CheckLabels(const torch::Tensor& labels, int64_t rows) {
 
 ClassCenters ComputeClassCenters(const torch::Tensor& features,
                                  const torch::Tensor& labels,
-                                 int64_t num_classes) {
+                                 int64_t num_classes,
+                                 const NccOptions& options) {
   CheckFeatures(features);
   CheckLabels(labels, features.size(0));
   TORCH_CHECK(num_classes > 0, "num_classes must be positive, got ",
               num_classes);
   TORCH_CHECK(features.size(0) > 0, "no training features");
+  TORCH_CHECK(options.chunk_rows > 0, "chunk_rows must be positive");
   const torch::Tensor cpu_labels = labels.cpu();
   TORCH_CHECK(cpu_labels.min().item<int64_t>() >= 0 &&
                   cpu_labels.max().item<int64_t>() < num_classes,
               "labels must lie in [0, ", num_classes, ")");
 
-  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   ClassCenters centers;
   centers.counts = torch::bincount(cpu_labels, /*weights=*/{}, num_classes);
-  torch::Tensor sums = torch::zeros({num_classes, features.size(1)}, f64);
-  sums.index_add_(0, cpu_labels, features.cpu().to(torch::kFloat64));
+  // Summed in float64 chunk by chunk, so that no float64 copy of the whole
+  // feature matrix exists.
+  const torch::Tensor cpu_features = features.cpu();
+  const int64_t rows = cpu_features.size(0);
+  torch::Tensor sums =
+      torch::zeros({num_classes, cpu_features.size(1)}, torch::kFloat64);
+  for (int64_t begin = 0; begin < rows; begin += options.chunk_rows) {
+    const int64_t end = std::min(rows, begin + options.chunk_rows);
+    sums.index_add_(0, cpu_labels.slice(0, begin, end),
+                    cpu_features.slice(0, begin, end).to(torch::kFloat64));
+  }
   // Absent classes divide zero by one and keep a zero row.
   centers.means =
       sums / centers.counts.clamp_min(1).to(torch::kFloat64).unsqueeze(1);
@@ -65,9 +76,8 @@ torch::Tensor PredictNearestClassCenter(const ClassCenters& centers,
   // ||x - mu||^2 = ||x||^2 - 2 x.mu + ||mu||^2; the first term is the same for
   // every class, so the argmin needs only the last two.
   const torch::Tensor means = centers.means.to(torch::kFloat64);
-  const torch::Tensor bias =
-      means.pow(2).sum(1).masked_fill(present.logical_not(),
-                                      std::numeric_limits<double>::infinity());
+  const torch::Tensor bias = means.pow(2).sum(1).masked_fill(
+      present.logical_not(), std::numeric_limits<double>::infinity());
   const torch::Tensor cpu_features = features.cpu();
   const int64_t rows = cpu_features.size(0);
   torch::Tensor predictions = torch::empty({rows}, torch::kInt64);

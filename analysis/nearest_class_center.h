@@ -29,17 +29,20 @@ struct ClassCenters {
 };
 
 struct NccOptions {
-  // Rows of `features` whose distances to every center are computed at once;
-  // memory use is about chunk_rows * (D + C) * 8 bytes.
+  // Rows of `features` processed at once (summed into the class means, or
+  // compared with every center); memory beyond the inputs is about
+  // chunk_rows * (D + C) * 8 bytes.
   int64_t chunk_rows = 2048;
 };
 
 // Computes the mean feature of each class.
 // REQUIRES: features is a floating [N, D] tensor, labels an int64 [N] tensor
-// with values in [0, num_classes), num_classes > 0, N > 0.
+// with values in [0, num_classes), num_classes > 0, N > 0,
+// options.chunk_rows > 0.
 ClassCenters ComputeClassCenters(const torch::Tensor& features,
                                  const torch::Tensor& labels,
-                                 int64_t num_classes);
+                                 int64_t num_classes,
+                                 const NccOptions& options = {});
 
 // Returns argmin_c ||features[i] - means[c]|| for each row i as an int64 [N]
 // tensor, over the classes with counts[c] > 0.

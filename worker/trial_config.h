@@ -36,7 +36,7 @@ struct DataConfig {
 
 struct BackboneConfig {
   std::string name = "convnet";  // convnet
-  int64_t depth = 3;             // convolutional stages
+  int64_t depth = 4;             // convolutional stages
   int64_t width = 32;            // channels of the first stage, doubled per stage
 };
 

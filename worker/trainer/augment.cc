@@ -31,20 +31,18 @@ torch::Tensor Augment(const torch::Tensor& images,
   // scale of w and the centre may move by up to 1 - w either way.
   const torch::Tensor area =
       Between(u[0], options.min_scale, options.max_scale);
-  const torch::Tensor ratio = torch::exp(Between(
-      u[1], std::log(options.min_ratio), std::log(options.max_ratio)));
+  const torch::Tensor ratio = torch::exp(
+      Between(u[1], std::log(options.min_ratio), std::log(options.max_ratio)));
   const torch::Tensor w = torch::sqrt(area * ratio).clamp_max(1.0);
   const torch::Tensor h = torch::sqrt(area / ratio).clamp_max(1.0);
   const torch::Tensor cx = (u[2] * 2 - 1) * (1 - w);
   const torch::Tensor cy = (u[3] * 2 - 1) * (1 - h);
-  const torch::Tensor flip =
-      torch::where(u[4] < options.flip_prob, -torch::ones_like(w),
-                   torch::ones_like(w));
+  const torch::Tensor flip = torch::where(
+      u[4] < options.flip_prob, -torch::ones_like(w), torch::ones_like(w));
   const torch::Tensor zero = torch::zeros_like(w);
-  const torch::Tensor theta =
-      torch::stack({torch::stack({w * flip, zero, cx}, 1),
-                    torch::stack({zero, h, cy}, 1)},
-                   1);  // [B, 2, 3]
+  const torch::Tensor theta = torch::stack(
+      {torch::stack({w * flip, zero, cx}, 1), torch::stack({zero, h, cy}, 1)},
+      1);  // [B, 2, 3]
   const torch::Tensor grid = torch::nn::functional::affine_grid(
       theta, images.sizes(), /*align_corners=*/false);
   torch::Tensor views = torch::nn::functional::grid_sample(

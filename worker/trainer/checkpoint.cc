@@ -23,7 +23,8 @@ absl::Status SaveCheckpoint(const std::string& path, int64_t epoch,
     optimizer.save(optimizer_archive);
     archive.write("optimizer", optimizer_archive);
     archive.write("epoch", torch::tensor(epoch, torch::kInt64));
-    archive.write("rng_state", at::detail::getDefaultCPUGenerator().get_state());
+    archive.write("rng_state",
+                  at::detail::getDefaultCPUGenerator().get_state());
     archive.save_to(temporary);
   } catch (const c10::Error& e) {
     std::remove(temporary.c_str());
@@ -33,8 +34,8 @@ absl::Status SaveCheckpoint(const std::string& path, int64_t epoch,
   if (std::rename(temporary.c_str(), path.c_str()) != 0) {
     const int err = errno;
     std::remove(temporary.c_str());
-    return absl::UnavailableError(absl::StrCat(
-        path, ": cannot write checkpoint: ", std::strerror(err)));
+    return absl::UnavailableError(
+        absl::StrCat(path, ": cannot write checkpoint: ", std::strerror(err)));
   }
   return absl::OkStatus();
 }

@@ -5,20 +5,20 @@
 namespace sslsweep {
 
 ConvNetImpl::ConvNetImpl(const ConvNetOptions& options) {
-  TORCH_CHECK(options.depth >= 1 && options.width >= 1 &&
-                  options.in_channels >= 1,
-              "ConvNet needs depth, width and in_channels >= 1");
+  TORCH_CHECK(
+      options.depth >= 1 && options.width >= 1 && options.in_channels >= 1,
+      "ConvNet needs depth, width and in_channels >= 1");
   int64_t in = options.in_channels;
   for (int64_t i = 0; i < options.depth; ++i) {
     const int64_t out = options.width << i;
     stages_.push_back(register_module(
         absl::StrCat("stage", i + 1),
         torch::nn::Sequential(
-            torch::nn::Conv2d(
-                torch::nn::Conv2dOptions(in, out, 3).padding(1).bias(false)),
-            torch::nn::BatchNorm2d(out), torch::nn::ReLU(),
-            torch::nn::MaxPool2d(
-                torch::nn::MaxPool2dOptions(2).stride(2).ceil_mode(true)))));
+            torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3)
+                                  .stride(2)
+                                  .padding(1)
+                                  .bias(false)),
+            torch::nn::BatchNorm2d(out), torch::nn::ReLU())));
     in = out;
   }
   embedding_dim_ = in;

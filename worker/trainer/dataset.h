@@ -2,10 +2,12 @@
 // disk, or a seeded synthetic dataset for fast tests.
 //
 // Images are float [N, 1, H, W] in [0, 1] (28x28 for both datasets);
-// labels int64 [N] in [0, num_classes). The synthetic dataset draws `classes`
-// smooth random prototype images and makes every sample its class prototype
-// plus smooth and per-pixel noise: class structure that a network (and NCC)
-// picks up in a few steps. It uses its own generator, so it does not disturb
+// labels int64 [N] in [0, num_classes). A synthetic sample of class c is a
+// sinusoidal grating whose orientation is c's (the classes' orientations
+// spread evenly over [0, pi/2]), with a random phase, frequency and contrast,
+// plus smooth and per-pixel noise: texture classes that random-crop, flip and
+// jitter augmentations preserve, so that a network (and NCC) tells them apart
+// after a few steps. It uses its own generator, so it does not disturb
 // (or depend on) the global LibTorch generator that seeds the training.
 //
 // Thread contract: the functions are pure and may be called from any thread.
@@ -37,8 +39,10 @@ struct SyntheticDataOptions {
   // Fixed by default so that every trial of a sweep, whatever its seed, sees
   // the same data, as it would with a dataset on disk.
   uint64_t seed = 20231210;
-  double smooth_noise = 0.25;  // std of the low-frequency per-sample noise
-  double pixel_noise = 0.05;   // std of the per-pixel noise
+  double min_cycles = 2.5;    // grating frequency per image side, drawn
+  double max_cycles = 4.0;    // uniformly per sample
+  double smooth_noise = 0.1;  // std of the low-frequency per-sample noise
+  double pixel_noise = 0.05;  // std of the per-pixel noise
 };
 
 // REQUIRES: classes >= 2, train_samples > 0, test_samples > 0.

@@ -30,8 +30,8 @@ class GzReader {
     GzFile file(gzopen(path.c_str(), "rb"));
     if (file == nullptr) {
       const int err = errno;
-      std::string message =
-          absl::StrCat(path, ": ", err != 0 ? std::strerror(err) : "cannot open");
+      std::string message = absl::StrCat(
+          path, ": ", err != 0 ? std::strerror(err) : "cannot open");
       if (err == EACCES) return absl::PermissionDeniedError(message);
       return absl::NotFoundError(message);
     }
@@ -43,14 +43,14 @@ class GzReader {
     auto* bytes = static_cast<uint8_t*>(out);
     uint64_t done = 0;
     while (done < size) {
-      const unsigned int want = static_cast<unsigned int>(
-          std::min<uint64_t>(size - done, 1u << 30));
+      const unsigned int want =
+          static_cast<unsigned int>(std::min<uint64_t>(size - done, 1u << 30));
       const int got = gzread(file_.get(), bytes + done, want);
       if (got < 0) return GzError();
       if (got == 0) {
-        return absl::DataLossError(absl::StrCat(
-            path_, ": short read: expected ", size, " bytes of ", what,
-            ", got ", done));
+        return absl::DataLossError(
+            absl::StrCat(path_, ": short read: expected ", size, " bytes of ",
+                         what, ", got ", done));
       }
       done += static_cast<uint64_t>(got);
     }
@@ -70,8 +70,9 @@ class GzReader {
     if (got < 0) return GzError();
     if (got > 0) {
       return absl::DataLossError(absl::StrCat(
-          path_, ": size mismatch: trailing bytes after the data the header "
-                 "describes"));
+          path_,
+          ": size mismatch: trailing bytes after the data the header "
+          "describes"));
     }
     return absl::OkStatus();
   }
@@ -85,9 +86,9 @@ class GzReader {
   absl::Status GzError() {
     int code = 0;
     const char* message = gzerror(file_.get(), &code);
-    return absl::DataLossError(absl::StrCat(
-        path_, ": corrupt gzip data: ",
-        code == Z_ERRNO ? std::strerror(errno) : message));
+    return absl::DataLossError(
+        absl::StrCat(path_, ": corrupt gzip data: ",
+                     code == Z_ERRNO ? std::strerror(errno) : message));
   }
 
   std::string path_;
@@ -129,15 +130,14 @@ absl::StatusOr<LabeledImages> ReadIdxSplit(const std::string& images_path,
       dim = *value;
     }
     if (dims[1] == 0 || dims[2] == 0) {
-      return absl::DataLossError(absl::StrCat(images_path,
-                                              ": bad image size ", dims[1],
-                                              "x", dims[2]));
+      return absl::DataLossError(absl::StrCat(images_path, ": bad image size ",
+                                              dims[1], "x", dims[2]));
     }
     const uint64_t bytes = uint64_t{dims[0]} * dims[1] * dims[2];
     if (bytes > kMaxPayloadBytes) {
       return absl::DataLossError(absl::StrCat(
-          images_path, ": header claims ", dims[0], " images of ", dims[1],
-          "x", dims[2], " pixels, more than any IDX file holds"));
+          images_path, ": header claims ", dims[0], " images of ", dims[1], "x",
+          dims[2], " pixels, more than any IDX file holds"));
     }
     split.count = dims[0];
     split.rows = dims[1];
@@ -160,9 +160,9 @@ absl::StatusOr<LabeledImages> ReadIdxSplit(const std::string& images_path,
     auto count = reader->ReadBigEndian32("header");
     if (!count.ok()) return count.status();
     if (*count != split.count) {
-      return absl::DataLossError(absl::StrCat(
-          labels_path, ": size mismatch: ", *count, " labels but ",
-          images_path, " has ", split.count, " images"));
+      return absl::DataLossError(
+          absl::StrCat(labels_path, ": size mismatch: ", *count, " labels but ",
+                       images_path, " has ", split.count, " images"));
     }
     split.labels.resize(*count);
     if (auto s = reader->ReadExactly(split.labels.data(), *count, "labels");
@@ -179,9 +179,9 @@ absl::StatusOr<LabeledImages> ReadIdxSplit(const std::string& images_path,
     }
   }
   if (limit < 0 || limit > split.count) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "asked for ", limit, " samples but ", images_path, " holds ",
-        split.count));
+    return absl::InvalidArgumentError(absl::StrCat("asked for ", limit,
+                                                   " samples but ", images_path,
+                                                   " holds ", split.count));
   }
   if (limit > 0 && limit < split.count) {
     split.count = limit;

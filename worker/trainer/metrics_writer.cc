@@ -14,8 +14,8 @@ absl::StatusOr<std::unique_ptr<MetricsWriter>> MetricsWriter::Open(
     const std::string& path, std::ostream* echo) {
   auto writer = absl::WrapUnique(new MetricsWriter(path, echo));
   if (!writer->file_.is_open()) {
-    return absl::UnavailableError(
-        absl::StrCat(path, ": cannot open for writing: ", std::strerror(errno)));
+    return absl::UnavailableError(absl::StrCat(
+        path, ": cannot open for writing: ", std::strerror(errno)));
   }
   return writer;
 }

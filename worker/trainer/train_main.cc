@@ -71,7 +71,8 @@ int Main(int argc, char** argv) {
   }
 
   auto config = sslsweep::LoadTrialConfigFile(config_path);
-  if (!config.ok()) return Fail(kExitConfig, std::string(config.status().message()));
+  if (!config.ok())
+    return Fail(kExitConfig, std::string(config.status().message()));
   if (threads >= 0) config->threads = threads;
 
   sslsweep::TrainerOptions options;

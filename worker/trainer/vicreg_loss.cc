@@ -12,7 +12,8 @@ torch::Tensor HingeOnStd(const torch::Tensor& centred, double epsilon) {
 torch::Tensor OffDiagonalPenalty(const torch::Tensor& centred) {
   const int64_t n = centred.size(0);
   const int64_t d = centred.size(1);
-  const torch::Tensor cov = centred.t().mm(centred) / static_cast<double>(n - 1);
+  const torch::Tensor cov =
+      centred.t().mm(centred) / static_cast<double>(n - 1);
   return (cov.pow(2).sum() - cov.diagonal().pow(2).sum()) /
          static_cast<double>(d);
 }
