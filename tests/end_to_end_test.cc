@@ -73,7 +73,11 @@ class EndToEndTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (worker_) worker_->Signal(SIGKILL);
+    if (worker_) {
+      worker_->Signal(SIGKILL);
+      worker_->Wait();
+    }
+    stub_.reset();
     if (coordinator_) {
       coordinator_->Signal(SIGTERM);
       EXPECT_TRUE(coordinator_->Wait().success());
