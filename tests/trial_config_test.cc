@@ -3,6 +3,9 @@
 
 #include "worker/trial_config.h"
 
+#include <fstream>
+#include <iterator>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "yaml-cpp/yaml.h"
@@ -116,6 +119,22 @@ TEST(TrialConfigTest, MissingFileIsNotFound) {
   auto config = LoadTrialConfigFile("/nonexistent/trial.yaml");
   EXPECT_EQ(config.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(config.status().message(), HasSubstr("/nonexistent/trial.yaml"));
+}
+
+}  // namespace
+}  // namespace sslsweep
+
+namespace sslsweep {
+namespace {
+
+// docs/trial-config.md must list every key of the schema.
+TEST(TrialConfigDocsTest, EveryKeyIsDocumented) {
+  std::ifstream in(std::string(SSLSWEEP_SOURCE_DIR) + "/docs/trial-config.md");
+  ASSERT_TRUE(in) << "docs/trial-config.md is missing";
+  const std::string docs((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const std::string& path : TrialConfigPaths()) {
+    EXPECT_THAT(docs, HasSubstr("| `" + path + "` |")) << path << " is not documented";
+  }
 }
 
 }  // namespace
