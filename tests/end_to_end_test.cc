@@ -33,7 +33,8 @@ parameters:
 trial:
   epochs: 2
   threads: 1
-  data: {dataset: synthetic, train_samples: 256, test_samples: 128, synthetic_classes: 4}
+  data: {dataset: synthetic, train_samples: 256, test_samples: 128, synthetic_classes: 4,
+         synthetic_superclasses: 2}
   backbone: {depth: 2, width: 8}
   projector: {hidden: 64, out: 64}
   optim: {batch_size: 64, lr: 0.002}

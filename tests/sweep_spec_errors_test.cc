@@ -176,7 +176,7 @@ method: grid
 parameters:
   optim.name: {values: [sgd, lamb]}
 )"),
-              HasSubstr("sweep.yaml:3:30: optim.name: 'lamb' is not one of: sgd, adamw"));
+              HasSubstr("sweep.yaml:3:30: optim.name: 'lamb' is not one of: sgd, lars, adamw"));
 }
 
 TEST(SweepErrorTest, QuotedNumberIsAString) {

@@ -1,9 +1,12 @@
-// Tests of the trainer library (worker/trainer): the VICReg loss against
-// plain loops, the ConvNet taps, the augmentations, the Fashion-MNIST reader's
-// errors, whole tiny trials through RunTrial, and sslsweep-train's exit codes.
+// Tests of the trainer library (worker/trainer): the projector, whole tiny
+// trials through RunTrial, and sslsweep-train's exit codes and resume. The
+// losses are tested in ssl_method_test.cc, the data sets in data_test.cc,
+// the augmentations in augment_test.cc, the optimisers in optimizer_test.cc,
+// exact resume in resume_test.cc.
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -19,13 +22,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "worker/trainer/augment.h"
-#include "worker/trainer/convnet.h"
 #include "worker/trainer/dataset.h"
-#include "worker/trainer/fashion_mnist.h"
 #include "worker/trainer/projector.h"
 #include "worker/trainer/trainer.h"
-#include "worker/trainer/vicreg_loss.h"
 #include "worker/trial_config.h"
 
 namespace sslsweep {
@@ -33,7 +32,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-using Matrix = std::vector<std::vector<double>>;
 
 std::filesystem::path TempDir(const std::string& name) {
   const std::filesystem::path dir =
@@ -51,123 +49,7 @@ std::string ReadFile(const std::filesystem::path& path) {
   return text.str();
 }
 
-// ---- VICReg loss against loops over plain numbers --------------------------
-
-torch::Tensor ToTensor(const Matrix& m) {
-  torch::Tensor t = torch::empty(
-      {static_cast<int64_t>(m.size()), static_cast<int64_t>(m[0].size())},
-      torch::kFloat64);
-  for (size_t i = 0; i < m.size(); ++i) {
-    for (size_t j = 0; j < m[i].size(); ++j) t[i][j] = m[i][j];
-  }
-  return t;
-}
-
-Matrix Centred(const Matrix& m) {
-  Matrix c = m;
-  for (size_t j = 0; j < m[0].size(); ++j) {
-    double mean = 0;
-    for (const auto& row : m) mean += row[j];
-    mean /= m.size();
-    for (auto& row : c) row[j] -= mean;
-  }
-  return c;
-}
-
-double HingeOnStdByLoops(const Matrix& m) {
-  const Matrix c = Centred(m);
-  const size_t n = m.size(), d = m[0].size();
-  double sum = 0;
-  for (size_t j = 0; j < d; ++j) {
-    double var = 0;
-    for (size_t i = 0; i < n; ++i) var += c[i][j] * c[i][j];
-    var /= (n - 1);
-    sum += std::max(0.0, 1.0 - std::sqrt(var + 1e-4));
-  }
-  return sum / d;
-}
-
-double OffDiagonalByLoops(const Matrix& m) {
-  const Matrix c = Centred(m);
-  const size_t n = m.size(), d = m[0].size();
-  double sum = 0;
-  for (size_t j = 0; j < d; ++j) {
-    for (size_t k = 0; k < d; ++k) {
-      if (j == k) continue;
-      double cov = 0;
-      for (size_t i = 0; i < n; ++i) cov += c[i][j] * c[i][k];
-      cov /= (n - 1);
-      sum += cov * cov;
-    }
-  }
-  return sum / d;
-}
-
-TEST(VicregLossTest, MatchesLoopsTermByTerm) {
-  // Column 0 varies little (std < 1, the hinge is active), column 1 a lot
-  // (std > 1, the hinge is zero).
-  const Matrix x = {
-      {0.1, 2.0, -1.0}, {0.3, -1.5, 0.5}, {-0.2, 0.7, 1.5}, {0.4, -0.9, -0.3}};
-  const Matrix y = {
-      {0.0, 1.0, 0.2}, {0.5, -2.5, 0.1}, {-0.1, 1.7, 0.9}, {0.2, 0.3, -0.6}};
-  double mse = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    for (size_t j = 0; j < x[0].size(); ++j) {
-      mse += (x[i][j] - y[i][j]) * (x[i][j] - y[i][j]);
-    }
-  }
-  mse /= x.size() * x[0].size();
-  const double variance = HingeOnStdByLoops(x) / 2 + HingeOnStdByLoops(y) / 2;
-  const double covariance = OffDiagonalByLoops(x) + OffDiagonalByLoops(y);
-  ASSERT_GT(variance, 0.1);  // the case exercises the hinge
-  ASSERT_GT(covariance, 0.1);
-
-  const VicregLossOptions options{2.0, 3.0, 5.0};
-  const VicregLossTerms terms = VicregLoss(ToTensor(x), ToTensor(y), options);
-  EXPECT_NEAR(terms.invariance.item<double>(), mse, 1e-12);
-  EXPECT_NEAR(terms.variance.item<double>(), variance, 1e-12);
-  EXPECT_NEAR(terms.covariance.item<double>(), covariance, 1e-12);
-  EXPECT_NEAR(terms.total.item<double>(),
-              2.0 * mse + 3.0 * variance + 5.0 * covariance, 1e-11);
-}
-
-TEST(VicregLossTest, DefaultsAreTheOfficialCoefficients) {
-  const VicregLossOptions options;
-  EXPECT_EQ(options.sim_coeff, 25.0);
-  EXPECT_EQ(options.std_coeff, 25.0);
-  EXPECT_EQ(options.cov_coeff, 1.0);
-  EXPECT_EQ(options.std_epsilon, 1e-4);
-}
-
-TEST(VicregLossTest, RejectsMismatchedShapes) {
-  EXPECT_THROW(VicregLoss(torch::zeros({4, 3}), torch::zeros({4, 2})),
-               c10::Error);
-  EXPECT_THROW(VicregLoss(torch::zeros({1, 3}), torch::zeros({1, 3})),
-               c10::Error);
-}
-
-// ---- ConvNet and projector -------------------------------------------------
-
-TEST(ConvNetTest, TapShapesForEachDepth) {
-  const torch::Tensor images = torch::rand({2, 1, 28, 28});
-  const std::vector<int64_t> sides = {14, 7, 4, 2, 1};
-  for (int64_t depth = 1; depth <= 5; ++depth) {
-    SCOPED_TRACE(depth);
-    ConvNet net(ConvNetOptions{1, depth, 4});
-    const auto taps = net->ForwardTaps(images);
-    ASSERT_EQ(taps.size(), static_cast<size_t>(depth + 1));
-    for (int64_t i = 0; i < depth; ++i) {
-      EXPECT_EQ(taps[i].key(), "stage" + std::to_string(i + 1));
-      EXPECT_EQ(taps[i].value().sizes(),
-                (std::vector<int64_t>{2, 4 << i, sides[i], sides[i]}));
-    }
-    EXPECT_EQ(taps[depth].key(), "embedding");
-    EXPECT_EQ(taps[depth].value().sizes(),
-              (std::vector<int64_t>{2, 4 << (depth - 1)}));
-    EXPECT_EQ(net->embedding_dim(), 4 << (depth - 1));
-    EXPECT_TRUE(torch::equal(net->forward(images), taps[depth].value()));
-  }
-}
+// ---- Projector -------------------------------------------------------------
 
 TEST(ProjectorTest, MapsEmbeddingToOutputWidth) {
   Projector projector(ProjectorOptions{16, 32, 8});
@@ -176,162 +58,6 @@ TEST(ProjectorTest, MapsEmbeddingToOutputWidth) {
   // Linear-BN-ReLU twice, then a bias-free Linear: 3 weights, 2 biases and
   // 2 x (BN weight, BN bias).
   EXPECT_EQ(projector->parameters().size(), 9u);
-}
-
-// ---- Augmentations ---------------------------------------------------------
-
-TEST(AugmentTest, KeepsShapeAndRangeAndFollowsTheSeed) {
-  torch::manual_seed(11);
-  const torch::Tensor images = torch::rand({16, 1, 28, 28});
-  torch::manual_seed(1);
-  const torch::Tensor a = Augment(images);
-  torch::manual_seed(1);
-  const torch::Tensor b = Augment(images);
-  torch::manual_seed(2);
-  const torch::Tensor c = Augment(images);
-
-  EXPECT_EQ(a.sizes(), images.sizes());
-  EXPECT_GE(a.min().item<float>(), 0.0f);
-  EXPECT_LE(a.max().item<float>(), 1.0f);
-  EXPECT_TRUE(torch::equal(a, b));
-  EXPECT_FALSE(torch::equal(a, c));
-  EXPECT_FALSE(torch::allclose(a, images));
-  // Per-sample randomness: two copies of one image get different views.
-  const torch::Tensor twins = images[0].unsqueeze(0).expand({2, 1, 28, 28});
-  const torch::Tensor views = Augment(twins.contiguous());
-  EXPECT_FALSE(torch::allclose(views[0], views[1]));
-}
-
-TEST(AugmentTest, IdentityWhenEveryRandomChoiceIsOff) {
-  AugmentOptions off;
-  off.min_scale = off.max_scale = 1.0;
-  off.min_ratio = off.max_ratio = 1.0;
-  off.flip_prob = 0.0;
-  off.jitter_prob = 0.0;
-  const torch::Tensor images = torch::rand({4, 1, 28, 28});
-  EXPECT_TRUE(torch::allclose(Augment(images, off), images, 0, 1e-5));
-}
-
-// ---- Data ------------------------------------------------------------------
-
-TEST(SyntheticDataTest, IsSeededAndShaped) {
-  SyntheticDataOptions options;
-  options.classes = 4;
-  options.train_samples = 40;
-  options.test_samples = 10;
-  const TrialData a = MakeSyntheticData(options);
-  const TrialData b = MakeSyntheticData(options);
-  EXPECT_EQ(a.train_images.sizes(), (std::vector<int64_t>{40, 1, 28, 28}));
-  EXPECT_EQ(a.test_labels.sizes(), (std::vector<int64_t>{10}));
-  EXPECT_EQ(a.num_classes, 4);
-  EXPECT_TRUE(torch::equal(a.train_images, b.train_images));
-  EXPECT_TRUE(torch::equal(a.train_labels, b.train_labels));
-  EXPECT_GE(a.train_images.min().item<float>(), 0.0f);
-  EXPECT_LE(a.train_images.max().item<float>(), 1.0f);
-  EXPECT_LT(a.train_labels.max().item<int64_t>(), 4);
-}
-
-// Writes an uncompressed IDX file; gzread reads plain files transparently,
-// so the reader sees it as it would a .gz.
-void WriteIdx(const std::filesystem::path& path, std::vector<uint32_t> header,
-              size_t payload_bytes, uint8_t fill = 0) {
-  std::ofstream out(path, std::ios::binary);
-  for (uint32_t v : header) {
-    const char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16),
-                       static_cast<char>(v >> 8), static_cast<char>(v)};
-    out.write(b, 4);
-  }
-  const std::string payload(payload_bytes, static_cast<char>(fill));
-  out.write(payload.data(), payload.size());
-}
-
-TEST(FashionMnistTest, MissingFileIsNamed) {
-  const auto root = TempDir("missing");
-  auto data = LoadFashionMnist(root.string(), 0, 0);
-  ASSERT_FALSE(data.ok());
-  EXPECT_EQ(data.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(data.status().message(),
-            (root / "train-images-idx3-ubyte.gz").string() +
-                ": No such file or directory");
-}
-
-TEST(FashionMnistTest, CorruptFilesAreNamed) {
-  const auto root = TempDir("corrupt");
-  const auto images = root / "images";
-  const auto labels = root / "labels";
-  WriteIdx(images, {2051, 3, 28, 28}, 3 * 28 * 28);
-  WriteIdx(labels, {2049, 3}, 3, 1);
-  auto ok = ReadIdxSplit(images.string(), labels.string(), 2);
-  ASSERT_TRUE(ok.ok()) << ok.status();
-  EXPECT_EQ(ok->count, 2);
-  EXPECT_EQ(ok->pixels.size(), 2u * 28 * 28);
-
-  struct Case {
-    std::vector<uint32_t> image_header;
-    size_t image_bytes;
-    std::vector<uint32_t> label_header;
-    size_t label_bytes;
-    std::string expected;
-  };
-  const std::vector<Case> cases = {
-      {{2049, 3, 28, 28},
-       3 * 28 * 28,
-       {2049, 3},
-       3,
-       images.string() + ": bad magic number 2049 (expected 2051"},
-      {{2051, 3, 28, 28},
-       100,
-       {2049, 3},
-       3,
-       images.string() +
-           ": short read: expected 2352 bytes of pixel data, got 100"},
-      {{2051, 3, 28, 28},
-       3 * 28 * 28 + 1,
-       {2049, 3},
-       3,
-       images.string() + ": size mismatch: trailing bytes"},
-      {{2051, 3, 28, 28},
-       3 * 28 * 28,
-       {2049, 4},
-       4,
-       labels.string() + ": size mismatch: 4 labels but " + images.string() +
-           " has 3 images"},
-      {{2051, 3}, 0, {2049, 3}, 3, images.string() + ": short read"},
-  };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.expected);
-    WriteIdx(images, c.image_header, c.image_bytes);
-    WriteIdx(labels, c.label_header, c.label_bytes, 1);
-    auto result = ReadIdxSplit(images.string(), labels.string(), 0);
-    ASSERT_FALSE(result.ok());
-    EXPECT_EQ(result.status().code(), absl::StatusCode::kDataLoss);
-    EXPECT_THAT(std::string(result.status().message()), StartsWith(c.expected));
-  }
-  WriteIdx(images, {2051, 3, 28, 28}, 3 * 28 * 28);
-  WriteIdx(labels, {2049, 3}, 3, 10);
-  EXPECT_THAT(
-      std::string(
-          ReadIdxSplit(images.string(), labels.string(), 0).status().message()),
-      HasSubstr("label 10 of sample 0 is outside [0, 10)"));
-}
-
-TEST(FashionMnistTest, ReadsTheInstalledDataset) {
-  const std::string root = DataConfig().root;
-  if (!std::filesystem::exists(root + "/t10k-labels-idx1-ubyte.gz")) {
-    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
-  }
-  auto data = LoadFashionMnist(root, 100, 50);
-  ASSERT_TRUE(data.ok()) << data.status();
-  EXPECT_EQ(data->train.count, 100);
-  EXPECT_EQ(data->test.count, 50);
-  EXPECT_EQ(data->train.rows, 28);
-  EXPECT_EQ(data->train.pixels.size(), 100u * 28 * 28);
-  EXPECT_EQ(data->train.labels[0], 9);  // the first training image: a boot
-  auto too_many = LoadFashionMnist(root, 0, 10001);
-  ASSERT_FALSE(too_many.ok());
-  EXPECT_EQ(too_many.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(too_many.status().message()),
-              StartsWith("data.test_samples: asked for 10001 samples"));
 }
 
 // ---- Whole trials ----------------------------------------------------------
@@ -526,6 +252,32 @@ TEST(RunTrialTest, DivergenceIsReported) {
                   "diverged: loss is (nan|inf|-inf) at epoch 1 step [0-9]+"));
 }
 
+TEST(RunTrialTest, CudaWithoutCudaIsRefused) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "a CUDA device exists";
+  TrialConfig config = TinySyntheticConfig();
+  config.device = "cuda";
+  const TrialRun run = RunInProcess(config, TempDir("cuda"));
+  EXPECT_EQ(run.status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(run.status.message(),
+            "device cuda requested but no CUDA device/LibTorch build");
+}
+
+TEST(RunTrialTest, Bf16AutocastTrainsOnTheCpu) {
+  TrialConfig config = TinySyntheticConfig();
+  config.epochs = 1;
+  config.data.train_samples = 128;
+  config.precision = "bf16";
+  const TrialRun bf16 = RunInProcess(config, TempDir("bf16"));
+  ASSERT_TRUE(bf16.status.ok()) << bf16.status;
+  config.precision = "fp32";
+  const TrialRun fp32 = RunInProcess(config, TempDir("fp32"));
+  ASSERT_TRUE(fp32.status.ok()) << fp32.status;
+  // Same draws, other arithmetic: the numbers differ, the lines do not.
+  EXPECT_NE(bf16.metrics, fp32.metrics);
+  EXPECT_EQ(std::count(bf16.metrics.begin(), bf16.metrics.end(), '\n'),
+            std::count(fp32.metrics.begin(), fp32.metrics.end(), '\n'));
+}
+
 // ---- sslsweep-train's exit codes -------------------------------------------
 
 struct ProcessResult {
@@ -591,6 +343,45 @@ TEST(TrainMainTest, ExitCodes) {
       "optim: {name: sgd, lr: 100, momentum: 0.99, batch_size: 64}\n");
   EXPECT_EQ(diverged.exit_code, 4) << diverged.stderr_text;
   EXPECT_THAT(diverged.stderr_text, HasSubstr("sslsweep-train: diverged: "));
+}
+
+TEST(TrainMainTest, ResumesAndRefusesWhatItCannotRun) {
+  if (!std::filesystem::exists(std::string(SSLSWEEP_BIN_DIR) +
+                               "/sslsweep-train")) {
+    GTEST_SKIP() << "sslsweep-train is not built";
+  }
+  const auto root = TempDir("resume");
+  const std::string tiny =
+      "epochs: 2\nthreads: 1\n"
+      "data: {dataset: synthetic, train_samples: 128}\n"
+      "backbone: {depth: 1, width: 4}\nprojector: {hidden: 16, out: 16}\n"
+      "optim: {batch_size: 64}\n";
+  const ProcessResult first = RunTrainer(root, "seed: 1\n" + tiny);
+  ASSERT_EQ(first.exit_code, 0) << first.stderr_text;
+
+  // The same trial again: resumed at its end, nothing left to print.
+  const ProcessResult again = RunTrainer(root, "seed: 1\n" + tiny);
+  EXPECT_EQ(again.exit_code, 0) << again.stderr_text;
+  EXPECT_THAT(again.stderr_text,
+              HasSubstr("sslsweep-train: resuming from epoch 2"));
+  EXPECT_EQ(ReadFile(root / "stdout"), "");
+
+  const ProcessResult other = RunTrainer(root, "seed: 2\n" + tiny);
+  EXPECT_EQ(other.exit_code, 2);
+  EXPECT_THAT(other.stderr_text,
+              HasSubstr("checkpoint.pt: the checkpoint belongs to another "
+                        "trial configuration (seed is 1 in the checkpoint, 2 "
+                        "here)"));
+
+  if (!torch::cuda::is_available()) {
+    std::filesystem::create_directories(root / "cuda");
+    const ProcessResult cuda =
+        RunTrainer(root / "cuda", "device: cuda\n" + tiny);
+    EXPECT_EQ(cuda.exit_code, 2);
+    EXPECT_THAT(cuda.stderr_text,
+                HasSubstr("sslsweep-train: device cuda requested but no CUDA "
+                          "device/LibTorch build"));
+  }
 }
 
 }  // namespace

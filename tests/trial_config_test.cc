@@ -75,7 +75,7 @@ TEST(TrialConfigTest, TypeErrors) {
   EXPECT_THAT(ParseTrialConfigText("optim: 3\n", "t").status().message(),
               HasSubstr("expected a mapping"));
   EXPECT_THAT(ParseTrialConfigText("optim: {name: lbfgs}\n", "t").status().message(),
-              HasSubstr("not one of: sgd, adamw"));
+              HasSubstr("not one of: sgd, lars, adamw"));
   EXPECT_THAT(ParseTrialConfigText("optim: {lr: nan}\n", "t").status().message(),
               HasSubstr("out of range"));
 }

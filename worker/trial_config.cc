@@ -1,5 +1,6 @@
 #include "worker/trial_config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cmath>
@@ -57,27 +58,55 @@ const std::vector<KeySpec>& Schema() {
       Int("seed", SSLSWEEP_FIELD(seed), 0, 9.0e15),
       Int("epochs", SSLSWEEP_FIELD(epochs), 1, 100000),
       Int("threads", SSLSWEEP_FIELD(threads), 0, 1024),
+      Choice("device", SSLSWEEP_FIELD(device), {"cpu", "cuda"}),
+      Choice("precision", SSLSWEEP_FIELD(precision), {"auto", "fp32", "bf16"}),
       Choice("data.dataset", SSLSWEEP_FIELD(data.dataset),
-             {"fashion_mnist", "synthetic"}),
+             {"fashion_mnist", "cifar10", "cifar100", "synthetic"}),
       Text("data.root", SSLSWEEP_FIELD(data.root)),
       Int("data.train_samples", SSLSWEEP_FIELD(data.train_samples), 0, 1e9),
       Int("data.test_samples", SSLSWEEP_FIELD(data.test_samples), 0, 1e9),
-      Int("data.synthetic_classes", SSLSWEEP_FIELD(data.synthetic_classes), 2,
+      Int("data.synthetic_classes", SSLSWEEP_FIELD(data.synthetic_classes), 2, 1000),
+      Int("data.synthetic_superclasses", SSLSWEEP_FIELD(data.synthetic_superclasses), 1,
           1000),
-      Choice("backbone.name", SSLSWEEP_FIELD(backbone.name), {"convnet"}),
+      Choice("backbone.name", SSLSWEEP_FIELD(backbone.name),
+             {"convnet", "mlp", "resnet18", "resnet34"}),
       Int("backbone.depth", SSLSWEEP_FIELD(backbone.depth), 1, 5),
       Int("backbone.width", SSLSWEEP_FIELD(backbone.width), 1, 1024),
+      Positive("backbone.width_multiplier", SSLSWEEP_FIELD(backbone.width_multiplier), 16.0),
+      Int("projector.layers", SSLSWEEP_FIELD(projector.layers), 1, 8),
       Int("projector.hidden", SSLSWEEP_FIELD(projector.hidden), 1, 16384),
       Int("projector.out", SSLSWEEP_FIELD(projector.out), 1, 16384),
-      Choice("method.name", SSLSWEEP_FIELD(method.name), {"vicreg"}),
+      Choice("method.name", SSLSWEEP_FIELD(method.name),
+             {"vicreg", "simclr", "byol", "barlow_twins"}),
       NonNegative("method.sim_coeff", SSLSWEEP_FIELD(method.sim_coeff)),
       NonNegative("method.std_coeff", SSLSWEEP_FIELD(method.std_coeff)),
       NonNegative("method.cov_coeff", SSLSWEEP_FIELD(method.cov_coeff)),
-      Choice("optim.name", SSLSWEEP_FIELD(optim.name), {"sgd", "adamw"}),
+      Positive("method.temperature", SSLSWEEP_FIELD(method.temperature), 100.0),
+      NonNegative("method.lambda", SSLSWEEP_FIELD(method.barlow_lambda)),
+      NonNegative("method.ema_momentum", SSLSWEEP_FIELD(method.ema_momentum), 1.0),
+      Int("method.predictor_hidden", SSLSWEEP_FIELD(method.predictor_hidden), 1, 16384),
+      Positive("augment.crop_scale_min", SSLSWEEP_FIELD(augment.crop_scale_min), 1.0),
+      Positive("augment.crop_scale_max", SSLSWEEP_FIELD(augment.crop_scale_max), 1.0),
+      NonNegative("augment.flip_prob", SSLSWEEP_FIELD(augment.flip_prob), 1.0),
+      NonNegative("augment.jitter_prob", SSLSWEEP_FIELD(augment.jitter_prob), 1.0),
+      NonNegative("augment.brightness", SSLSWEEP_FIELD(augment.brightness), 1.0),
+      NonNegative("augment.contrast", SSLSWEEP_FIELD(augment.contrast), 1.0),
+      NonNegative("augment.saturation", SSLSWEEP_FIELD(augment.saturation), 1.0),
+      NonNegative("augment.hue", SSLSWEEP_FIELD(augment.hue), 0.5),
+      NonNegative("augment.grayscale_prob", SSLSWEEP_FIELD(augment.grayscale_prob), 1.0),
+      NonNegative("augment.blur_prob_view1", SSLSWEEP_FIELD(augment.blur_prob_view1), 1.0),
+      NonNegative("augment.blur_prob_view2", SSLSWEEP_FIELD(augment.blur_prob_view2), 1.0),
+      NonNegative("augment.solarize_prob_view1", SSLSWEEP_FIELD(augment.solarize_prob_view1),
+                  1.0),
+      NonNegative("augment.solarize_prob_view2", SSLSWEEP_FIELD(augment.solarize_prob_view2),
+                  1.0),
+      Choice("optim.name", SSLSWEEP_FIELD(optim.name), {"sgd", "lars", "adamw"}),
       Positive("optim.lr", SSLSWEEP_FIELD(optim.lr), 100.0),
       NonNegative("optim.momentum", SSLSWEEP_FIELD(optim.momentum), 1.0),
       NonNegative("optim.weight_decay", SSLSWEEP_FIELD(optim.weight_decay)),
       Int("optim.batch_size", SSLSWEEP_FIELD(optim.batch_size), 2, 65536),
+      Int("optim.warmup_epochs", SSLSWEEP_FIELD(optim.warmup_epochs), 0, 100000),
+      Positive("optim.lars_eta", SSLSWEEP_FIELD(optim.lars_eta), 1.0),
       Int("analysis.every", SSLSWEEP_FIELD(analysis.every), 1, 100000),
   };
   return *schema;
@@ -254,6 +283,23 @@ absl::Status CheckCrossFields(const TrialConfig& c, absl::string_view source,
         c.data.train_samples, ") must be 0 (all) or at least optim.batch_size (",
         c.optim.batch_size, ")"));
   }
+  if (c.data.synthetic_classes % c.data.synthetic_superclasses != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where("data.synthetic_superclasses"), ": data.synthetic_superclasses (",
+        c.data.synthetic_superclasses, ") must divide data.synthetic_classes (",
+        c.data.synthetic_classes, ")"));
+  }
+  if (c.augment.crop_scale_min > c.augment.crop_scale_max) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where("augment.crop_scale_min"), ": augment.crop_scale_min (",
+        FormatDouble(c.augment.crop_scale_min), ") must not exceed augment.crop_scale_max (",
+        FormatDouble(c.augment.crop_scale_max), ")"));
+  }
+  if (c.optim.warmup_epochs >= c.epochs && c.optim.warmup_epochs > 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where("optim.warmup_epochs"), ": optim.warmup_epochs (", c.optim.warmup_epochs,
+        ") must be less than epochs (", c.epochs, ")"));
+  }
   if (c.data.dataset == "synthetic" && c.data.train_samples == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(where("data.dataset"),
@@ -308,7 +354,10 @@ absl::Status ValidateTrialValue(absl::string_view path, const YAML::Node& value)
 absl::StatusOr<TrialConfig> ParseTrialConfig(const YAML::Node& root,
                                              absl::string_view source) {
   TrialConfig config;
-  if (!root.IsDefined() || root.IsNull()) return config;
+  if (!root.IsDefined() || root.IsNull()) {
+    ApplyMethodRecipe(config, {});
+    return config;
+  }
   if (!root.IsMap()) {
     return absl::InvalidArgumentError(
         absl::StrCat(Location(source, root.Mark()),
@@ -316,6 +365,9 @@ absl::StatusOr<TrialConfig> ParseTrialConfig(const YAML::Node& root,
   }
   std::map<std::string, YAML::Mark> marks;
   if (auto s = Walk(root, "", source, config, marks); !s.ok()) return s;
+  std::vector<std::string> explicitly_set;
+  for (const auto& [path, mark] : marks) explicitly_set.push_back(path);
+  ApplyMethodRecipe(config, explicitly_set);
   if (auto s = CheckCrossFields(config, source, marks); !s.ok()) return s;
   return config;
 }
@@ -371,14 +423,41 @@ std::string TrialConfigToYaml(const TrialConfig& config) {
   return out;
 }
 
+void ApplyMethodRecipe(TrialConfig& config, const std::vector<std::string>& explicitly_set) {
+  auto set_unless_given = [&](const char* path, double& field, double value) {
+    if (std::find(explicitly_set.begin(), explicitly_set.end(), path) == explicitly_set.end()) {
+      field = value;
+    }
+  };
+  AugmentConfig& a = config.augment;
+  const bool simclr = config.method.name == "simclr";
+  // SimCLR (Chen et al. 2020, appendix A): colour jitter of strength 0.8,
+  // symmetric blur with p 0.5, no solarisation. BYOL's recipe (Grill et al.
+  // 2020, table 6), which VICReg and Barlow Twins reuse: jitter 0.4/0.4/0.2/
+  // 0.1, blur 1.0 / 0.1, solarisation 0 / 0.2.
+  set_unless_given("augment.brightness", a.brightness, simclr ? 0.8 : 0.4);
+  set_unless_given("augment.contrast", a.contrast, simclr ? 0.8 : 0.4);
+  set_unless_given("augment.saturation", a.saturation, simclr ? 0.8 : 0.2);
+  set_unless_given("augment.hue", a.hue, simclr ? 0.2 : 0.1);
+  set_unless_given("augment.blur_prob_view1", a.blur_prob_view1, simclr ? 0.5 : 1.0);
+  set_unless_given("augment.blur_prob_view2", a.blur_prob_view2, simclr ? 0.5 : 0.1);
+  set_unless_given("augment.solarize_prob_view1", a.solarize_prob_view1, 0.0);
+  set_unless_given("augment.solarize_prob_view2", a.solarize_prob_view2, simclr ? 0.0 : 0.2);
+}
+
 std::vector<std::string> RequiredDataFiles(const TrialConfig& config) {
-  if (config.data.dataset != "fashion_mnist") return {};
-  std::vector<std::string> files;
-  for (const char* name :
-       {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-        "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}) {
-    files.push_back(absl::StrCat(config.data.root, "/", name));
+  std::vector<const char*> names;
+  if (config.data.dataset == "fashion_mnist") {
+    names = {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"};
+  } else if (config.data.dataset == "cifar10") {
+    names = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+             "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"};
+  } else if (config.data.dataset == "cifar100") {
+    names = {"train.bin", "test.bin"};
   }
+  std::vector<std::string> files;
+  for (const char* name : names) files.push_back(absl::StrCat(config.data.root, "/", name));
   return files;
 }
 

@@ -27,37 +27,64 @@ class Node;
 namespace sslsweep {
 
 struct DataConfig {
-  std::string dataset = "fashion_mnist";  // fashion_mnist | synthetic
+  std::string dataset = "fashion_mnist";  // fashion_mnist | cifar10 | cifar100 | synthetic
   std::string root = "/usr/share/datasets/fashion-mnist";
   int64_t train_samples = 0;  // 0: the whole training split
   int64_t test_samples = 0;   // 0: the whole test split
-  int64_t synthetic_classes = 10;
+  int64_t synthetic_classes = 10;      // fine classes of the synthetic data
+  int64_t synthetic_superclasses = 5;  // coarse classes; divides synthetic_classes
 };
 
 struct BackboneConfig {
-  std::string name = "convnet";  // convnet
-  int64_t depth = 4;             // convolutional stages
-  int64_t width = 32;            // channels of the first stage, doubled per stage
+  std::string name = "convnet";  // convnet | mlp | resnet18 | resnet34
+  int64_t depth = 4;             // convnet: stages; mlp: hidden layers
+  int64_t width = 32;            // convnet: first stage's channels; mlp: units
+  double width_multiplier = 1.0;  // resnet: channels 64/128/256/512 times this
 };
 
 struct ProjectorConfig {
-  int64_t hidden = 512;  // Linear-BN-ReLU x2 of this width, then Linear
-  int64_t out = 512;
+  int64_t layers = 3;    // Linear layers; all but the last followed by BN-ReLU
+  int64_t hidden = 512;  // width of the hidden layers
+  int64_t out = 512;     // width of the last layer
 };
 
 struct MethodConfig {
-  std::string name = "vicreg";  // vicreg
+  std::string name = "vicreg";  // vicreg | simclr | byol | barlow_twins
   double sim_coeff = 25.0;      // VICReg invariance coefficient
   double std_coeff = 25.0;      // VICReg variance coefficient
   double cov_coeff = 1.0;       // VICReg covariance coefficient
+  double temperature = 0.5;     // SimCLR NT-Xent temperature
+  double barlow_lambda = 5e-3;  // Barlow Twins off-diagonal weight (key: lambda)
+  double ema_momentum = 0.996;  // BYOL target EMA, raised to 1 on a cosine
+  int64_t predictor_hidden = 512;  // BYOL predictor hidden width
+};
+
+// Augmentation probabilities and strengths. Keys a trial does not set take
+// the method's recipe (ApplyMethodRecipe); the defaults here are VICReg's.
+struct AugmentConfig {
+  double crop_scale_min = 0.2;  // random resized crop: area fraction range
+  double crop_scale_max = 1.0;
+  double flip_prob = 0.5;
+  double jitter_prob = 0.8;  // colour jitter
+  double brightness = 0.4;
+  double contrast = 0.4;
+  double saturation = 0.2;
+  double hue = 0.1;
+  double grayscale_prob = 0.2;
+  double blur_prob_view1 = 1.0;  // Gaussian blur, per view (asymmetric recipes)
+  double blur_prob_view2 = 0.1;
+  double solarize_prob_view1 = 0.0;
+  double solarize_prob_view2 = 0.2;
 };
 
 struct OptimConfig {
-  std::string name = "adamw";  // sgd | adamw
-  double lr = 1e-3;
-  double momentum = 0.9;  // sgd only
+  std::string name = "adamw";  // sgd | lars | adamw
+  double lr = 1e-3;            // peak learning rate
+  double momentum = 0.9;       // sgd and lars
   double weight_decay = 1e-4;
   int64_t batch_size = 256;
+  int64_t warmup_epochs = 0;  // linear warm-up, then cosine decay to 0
+  double lars_eta = 1e-3;     // LARS trust coefficient
 };
 
 struct AnalysisConfig {
@@ -68,10 +95,13 @@ struct TrialConfig {
   int64_t seed = 0;
   int64_t epochs = 5;
   int64_t threads = 0;  // LibTorch intra-op threads; 0: one per core
+  std::string device = "cpu";      // cpu | cuda
+  std::string precision = "auto";  // auto (bf16 on cuda, fp32 on cpu) | fp32 | bf16
   DataConfig data;
   BackboneConfig backbone;
   ProjectorConfig projector;
   MethodConfig method;
+  AugmentConfig augment;
   OptimConfig optim;
   AnalysisConfig analysis;
 };
@@ -106,6 +136,13 @@ absl::StatusOr<TrialConfig> LoadTrialConfigFile(const std::string& path);
 // The full configuration as nested YAML (every key, defaults included), such
 // that ParseTrialConfigText(TrialConfigToYaml(c)) == c.
 std::string TrialConfigToYaml(const TrialConfig& config);
+
+// Sets the augmentation keys that are not in `explicitly_set` (dotted paths)
+// to the recipe of config.method.name: VICReg, BYOL and Barlow Twins share
+// BYOL's asymmetric recipe (blur 1.0/0.1, solarize 0/0.2, jitter 0.4/0.4/0.2/
+// 0.1); SimCLR uses its own (jitter 0.8/0.8/0.8/0.2, blur 0.5/0.5, no
+// solarize). ParseTrialConfig calls it.
+void ApplyMethodRecipe(TrialConfig& config, const std::vector<std::string>& explicitly_set);
 
 // The files a trial reads from disk (empty for synthetic data).
 std::vector<std::string> RequiredDataFiles(const TrialConfig& config);

@@ -11,16 +11,18 @@ ConvNetImpl::ConvNetImpl(const ConvNetOptions& options) {
   int64_t in = options.in_channels;
   for (int64_t i = 0; i < options.depth; ++i) {
     const int64_t out = options.width << i;
+    const std::string name = absl::StrCat("stage", i + 1);
     stages_.push_back(register_module(
-        absl::StrCat("stage", i + 1),
-        torch::nn::Sequential(
-            torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3)
-                                  .stride(2)
-                                  .padding(1)
-                                  .bias(false)),
-            torch::nn::BatchNorm2d(out), torch::nn::ReLU())));
+        name, torch::nn::Sequential(
+                  torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3)
+                                        .stride(2)
+                                        .padding(1)
+                                        .bias(false)),
+                  torch::nn::BatchNorm2d(out), torch::nn::ReLU())));
+    tap_names_.push_back(name);
     in = out;
   }
+  tap_names_.push_back("embedding");
   embedding_dim_ = in;
 }
 
@@ -30,9 +32,9 @@ torch::OrderedDict<std::string, torch::Tensor> ConvNetImpl::ForwardTaps(
   torch::Tensor x = images;
   for (size_t i = 0; i < stages_.size(); ++i) {
     x = stages_[i]->forward(x);
-    taps.insert(absl::StrCat("stage", i + 1), x);
+    taps.insert(tap_names_[i], x);
   }
-  taps.insert("embedding", x.mean({2, 3}));
+  taps.insert(tap_names_.back(), x.mean({2, 3}));
   return taps;
 }
 

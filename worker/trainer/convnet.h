@@ -21,8 +21,11 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
+
+#include "worker/trainer/backbone.h"
 
 namespace sslsweep {
 
@@ -32,25 +35,22 @@ struct ConvNetOptions {
   int64_t width = 32;
 };
 
-class ConvNetImpl : public torch::nn::Module {
+class ConvNetImpl final : public Backbone {
  public:
-  // REQUIRES: depth >= 1, width >= 1, in_channels >= 1.
+  // REQUIRES: depth >= 1, width >= 1, in_channels >= 1 (c10::Error if not).
   explicit ConvNetImpl(const ConvNetOptions& options);
 
-  // The named taps for images [B, in_channels, H, W].
   torch::OrderedDict<std::string, torch::Tensor> ForwardTaps(
-      const torch::Tensor& images);
-
-  // The embedding alone, [B, embedding_dim()].
-  torch::Tensor forward(const torch::Tensor& images);
-
-  int64_t embedding_dim() const { return embedding_dim_; }
+      const torch::Tensor& images) override;
+  torch::Tensor forward(const torch::Tensor& images) override;
+  int64_t embedding_dim() const override { return embedding_dim_; }
+  std::vector<std::string> tap_names() const override { return tap_names_; }
 
  private:
   std::vector<torch::nn::Sequential> stages_;
+  std::vector<std::string> tap_names_;
   int64_t embedding_dim_ = 0;
 };
-TORCH_MODULE(ConvNet);
 
 }  // namespace sslsweep
 

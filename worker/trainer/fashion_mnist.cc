@@ -109,7 +109,22 @@ absl::Status WithSubsetKey(const absl::Status& status, const char* key) {
   return absl::InvalidArgumentError(absl::StrCat(key, ": ", status.message()));
 }
 
+void AddCoarseLabels(LabeledImages& split) {
+  split.coarse_labels.resize(split.labels.size());
+  for (size_t i = 0; i < split.labels.size(); ++i) {
+    split.coarse_labels[i] = FashionMnistCoarseLabel(split.labels[i]);
+  }
+}
+
 }  // namespace
+
+uint8_t FashionMnistCoarseLabel(uint8_t label) {
+  // Indexed by class: T-shirt/top, trouser, pullover, dress, coat, sandal,
+  // shirt, sneaker, bag, ankle boot.
+  static constexpr uint8_t kCoarse[FashionMnist::kNumClasses] = {0, 1, 0, 1, 0,
+                                                                 2, 0, 2, 3, 2};
+  return kCoarse[label];
+}
 
 absl::StatusOr<LabeledImages> ReadIdxSplit(const std::string& images_path,
                                            const std::string& labels_path,
@@ -202,11 +217,13 @@ absl::StatusOr<FashionMnist> LoadFashionMnist(const std::string& root,
                             train_limit);
   if (!train.ok()) return WithSubsetKey(train.status(), "data.train_samples");
   data.train = *std::move(train);
+  AddCoarseLabels(data.train);
   auto test = ReadIdxSplit(absl::StrCat(root, "/t10k-images-idx3-ubyte.gz"),
                            absl::StrCat(root, "/t10k-labels-idx1-ubyte.gz"),
                            test_limit);
   if (!test.ok()) return WithSubsetKey(test.status(), "data.test_samples");
   data.test = *std::move(test);
+  AddCoarseLabels(data.test);
   return data;
 }
 

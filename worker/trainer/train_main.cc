@@ -3,14 +3,19 @@
 //   sslsweep-train --config trial.yaml --out DIR [--threads N]
 //
 // Metrics lines go to stdout (and DIR/metrics.jsonl), progress for humans to
-// stderr; see worker/trainer/trainer.h for what is written. On failure the
+// stderr; see worker/trainer/trainer.h for what is written. When
+// DIR/checkpoint.pt exists the trial resumes from it ("resuming from epoch
+// K" on stderr) and prints the metrics of epochs after K only. On failure the
 // last line on stderr is "sslsweep-train: <reason>", which the worker agent
 // relays as the trial's failure reason. Exit codes:
 //
 //   0  the trial finished
 //   1  any other error (output not writable, a LibTorch error)
-//   2  a bad configuration or command line (the message names file:line:col)
-//   3  a dataset file is missing, unreadable or corrupt (the message names it)
+//   2  a bad configuration or command line (the message names file:line:col);
+//      device cuda where there is no CUDA; DIR/checkpoint.pt belongs to
+//      another configuration (the message names the first differing key)
+//   3  a dataset file or the checkpoint is missing, unreadable or corrupt
+//      (the message names it)
 //   4  the training diverged ("diverged: loss is nan at epoch E step S")
 
 #include <exception>
@@ -32,6 +37,7 @@ constexpr int kExitDiverged = 4;
 int ExitCodeFor(const absl::Status& status) {
   switch (status.code()) {
     case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
       return kExitConfig;
     case absl::StatusCode::kNotFound:
     case absl::StatusCode::kPermissionDenied:
