@@ -2,9 +2,39 @@
 
 #include <ATen/autocast_mode.h>
 
+#ifdef SSLSWEEP_WITH_CUDA
+#include <cuda_runtime_api.h>
+#endif
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace sslsweep {
+
+std::string DescribeDevice(const DeviceSettings& settings) {
+  if (!settings.device.is_cuda()) return settings.device.str();
+#ifdef SSLSWEEP_WITH_CUDA
+  cudaDeviceProp properties;
+  const int index = settings.device.has_index() ? settings.device.index() : 0;
+  if (cudaGetDeviceProperties(&properties, index) == cudaSuccess) {
+    return absl::StrFormat("%s (%s, %.0f GiB, compute %d.%d)", settings.device.str(),
+                           properties.name, properties.totalGlobalMem / 1073741824.0,
+                           properties.major, properties.minor);
+  }
+#endif
+  return settings.device.str();
+}
+
+void SynchronizeDevice(const DeviceSettings& settings) {
+  if (!settings.device.is_cuda()) return;
+#ifdef SSLSWEEP_WITH_CUDA
+  cudaDeviceSynchronize();
+#else
+  // Without the CUDA runtime at hand, a device-to-host copy waits for the
+  // queue just as well.
+  torch::zeros({1}, torch::TensorOptions().device(settings.device)).cpu();
+#endif
+}
 
 absl::StatusOr<DeviceSettings> ConfigureDevice(const TrialConfig& config) {
   DeviceSettings settings;

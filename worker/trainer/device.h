@@ -18,6 +18,8 @@
 #ifndef SSLSWEEP_WORKER_TRAINER_DEVICE_H_
 #define SSLSWEEP_WORKER_TRAINER_DEVICE_H_
 
+#include <string>
+
 #include <torch/torch.h>
 
 #include "absl/status/statusor.h"
@@ -36,6 +38,15 @@ struct DeviceSettings {
 // device/LibTorch build" when CUDA is asked for and unavailable;
 // InvalidArgument for a device or precision name outside the schema.
 absl::StatusOr<DeviceSettings> ConfigureDevice(const TrialConfig& config);
+
+// "cpu", or on CUDA the device with its name, memory and compute capability
+// (the last two only in builds with SSLSWEEP_CUDA, which link the CUDA
+// runtime), for logs and benchmark reports.
+std::string DescribeDevice(const DeviceSettings& settings);
+
+// Waits until the device has finished all queued work (CUDA kernels are
+// asynchronous), so that wall-clock timings are true. No-op on the CPU.
+void SynchronizeDevice(const DeviceSettings& settings);
 
 // Moves `model`'s parameters and buffers to the device, and its 4-D
 // parameters to channels_last when the settings ask for it. Parameters keep
