@@ -23,8 +23,6 @@
 // and parts splits seconds (wall time; CPU work is synchronous, so each part
 // ends when its ops have). Exit code 1 on a setup error, 2 on bad flags.
 
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -43,6 +41,7 @@
 #include "absl/strings/str_format.h"
 #include "worker/trainer/augment.h"
 #include "worker/trainer/backbone.h"
+#include "worker/trainer/device.h"
 #include "worker/trainer/optimizer.h"
 #include "worker/trainer/ssl_method.h"
 #include "worker/trial_config.h"
@@ -81,17 +80,6 @@ double Now() {
   return std::chrono::duration<double>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-// As the trainer's SetThreadCount (trainer.cc): LibTorch's intra-op threads
-// and OpenBLAS's pool, which set_num_threads does not size.
-void SetThreadCount(int threads) {
-  torch::set_num_threads(threads);
-  using SetThreadsFn = void (*)(int);
-  if (auto* set_blas_threads = reinterpret_cast<SetThreadsFn>(
-          dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
-    set_blas_threads(threads);
-  }
 }
 
 TrialConfig BenchTrialConfig(const BenchOptions& options) {
@@ -181,7 +169,9 @@ class BenchNetwork {
 };
 
 absl::StatusOr<BenchResult> RunBench(const BenchOptions& options) {
-  SetThreadCount(options.threads);
+  // The process set-up sslsweep-train does (trainer.cc).
+  KeepLargeAllocationsInHeap();
+  SetComputeThreads(options.threads);
   torch::manual_seed(options.seed);
   const TrialConfig config = BenchTrialConfig(options);
   auto network = BenchNetwork::Make(config);

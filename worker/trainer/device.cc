@@ -1,5 +1,8 @@
 #include "worker/trainer/device.h"
 
+#include <dlfcn.h>
+#include <malloc.h>
+
 #include <ATen/autocast_mode.h>
 
 #ifdef SSLSWEEP_WITH_CUDA
@@ -23,6 +26,21 @@ std::string DescribeDevice(const DeviceSettings& settings) {
   }
 #endif
   return settings.device.str();
+}
+
+void SetComputeThreads(int threads) {
+  torch::set_num_threads(threads);
+  using SetThreadsFn = void (*)(int);
+  if (auto* set_blas_threads = reinterpret_cast<SetThreadsFn>(
+          dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    set_blas_threads(threads);
+  }
+}
+
+void KeepLargeAllocationsInHeap() {
+  constexpr int kOneGiB = 1 << 30;
+  mallopt(M_MMAP_THRESHOLD, kOneGiB);
+  mallopt(M_TRIM_THRESHOLD, kOneGiB);
 }
 
 void SynchronizeDevice(const DeviceSettings& settings) {

@@ -1,7 +1,5 @@
 #include "worker/trainer/trainer.h"
 
-#include <dlfcn.h>
-
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -360,20 +358,6 @@ class TrialRunner {
   std::unique_ptr<MetricsWriter> metrics_;
 };
 
-// Sets LibTorch's intra-op threads and OpenBLAS's own pool, which LibTorch
-// does not size: left alone, OpenBLAS runs one spinning thread per core beside
-// a one-thread trainer (measured: 52 CPU-seconds for 33 s of wall time).
-// OpenBLAS is looked up at run time because the BLAS behind libblas.so.3 is
-// whatever Debian's alternatives chose.
-void SetThreadCount(int threads) {
-  torch::set_num_threads(threads);
-  using SetThreadsFn = void (*)(int);
-  if (auto* set_blas_threads = reinterpret_cast<SetThreadsFn>(
-          dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
-    set_blas_threads(threads);
-  }
-}
-
 // The schema (trial_config.cc) already enforces these for parsed files; an
 // in-process caller may hand over any struct.
 absl::Status CheckRunnable(const TrialConfig& config) {
@@ -396,7 +380,8 @@ absl::Status CheckRunnable(const TrialConfig& config) {
 absl::Status RunTrialOrThrow(const TrialConfig& config,
                              const TrainerOptions& options) {
   if (auto s = CheckRunnable(config); !s.ok()) return s;
-  SetThreadCount(static_cast<int>(
+  KeepLargeAllocationsInHeap();
+  SetComputeThreads(static_cast<int>(
       config.threads > 0
           ? config.threads
           : std::max<unsigned>(1, std::thread::hardware_concurrency())));
