@@ -8,6 +8,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -27,9 +28,20 @@ inline std::string FreshTempDir(const std::string& name) {
   return dir.string();
 }
 
+// FreshTempDir as a path, for code that joins paths with operator/.
+inline std::filesystem::path TempDir(const std::string& name) {
+  return std::filesystem::path(FreshTempDir(name));
+}
+
 inline std::string WriteFile(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
   return path;
+}
+
+// The whole file; empty if it cannot be read.
+inline std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 }  // namespace sslsweep
