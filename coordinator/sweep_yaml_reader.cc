@@ -6,15 +6,6 @@
 
 namespace sslsweep {
 
-std::string YamlLocation(absl::string_view source, const YAML::Mark& mark) {
-  if (mark.is_null()) return std::string(source);
-  return absl::StrCat(source, ":", mark.line + 1, ":", mark.column + 1);
-}
-
-bool IsPlainScalar(const YAML::Node& node) {
-  return node.IsScalar() && node.Tag() != "!";
-}
-
 absl::StatusOr<Mapping> SweepYamlReader::ReadMapping(const YAML::Node& node,
                                                      absl::string_view what) const {
   if (!node.IsMap()) return ErrorAt(node, what, " must be a mapping");

@@ -20,16 +20,13 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "worker/trial_config.h"
 #include "yaml-cpp/yaml.h"
 
 namespace sslsweep {
 
-// "<source>:<line>:<column>" (1-based), or just `source` for a node that has
-// no position (one built in code rather than parsed).
-std::string YamlLocation(absl::string_view source, const YAML::Mark& mark);
-
-// True for an unquoted scalar: `1e-5` may be a number, `"1e-5"` never is.
-bool IsPlainScalar(const YAML::Node& node);
+// YamlLocation and IsPlainScalar come from the trial configuration schema,
+// so sweep and trial errors read the same.
 
 // One entry of a mapping: the key's node (for its position) and the value.
 struct MappingEntry {

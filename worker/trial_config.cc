@@ -121,10 +121,6 @@ const KeySpec* FindKey(absl::string_view path) {
   return nullptr;
 }
 
-std::string Location(absl::string_view source, const YAML::Mark& mark) {
-  if (mark.is_null()) return std::string(source);
-  return absl::StrCat(source, ":", mark.line + 1, ":", mark.column + 1);
-}
 
 std::string FormatDouble(double v) {
   char buf[64];
@@ -162,11 +158,6 @@ std::string DescribeRange(const KeySpec& key) {
       std::isinf(key.max) ? "" : absl::StrCat("<= ", FormatDouble(key.max));
   if (!lo.empty() && !hi.empty()) return absl::StrCat(lo, " and ", hi);
   return lo.empty() ? hi : lo;
-}
-
-// A plain (unquoted) scalar may be a number; a quoted one is always a string.
-bool IsPlainScalar(const YAML::Node& node) {
-  return node.IsScalar() && node.Tag() != "!";
 }
 
 absl::Status CheckRange(const KeySpec& key, double v) {
@@ -251,20 +242,20 @@ absl::Status Walk(const YAML::Node& map, const std::string& prefix,
     if (const KeySpec* key = FindKey(path)) {
       if (auto s = Apply(*key, value, &config); !s.ok()) {
         return absl::InvalidArgumentError(
-            absl::StrCat(Location(source, value.Mark()), ": ", s.message()));
+            absl::StrCat(YamlLocation(source, value.Mark()), ": ", s.message()));
       }
       marks[path] = value.Mark();
     } else if (IsTrialConfigPath(path)) {
       if (!value.IsMap()) {
         return absl::InvalidArgumentError(
-            absl::StrCat(Location(source, value.Mark()), ": ", path,
+            absl::StrCat(YamlLocation(source, value.Mark()), ": ", path,
                          ": expected a mapping with keys: ",
                          absl::StrJoin(ChildrenOf(path), ", ")));
       }
       if (auto s = Walk(value, path, source, config, marks); !s.ok()) return s;
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
-          Location(source, key_node.Mark()), ": unknown trial configuration key '",
+          YamlLocation(source, key_node.Mark()), ": unknown trial configuration key '",
           path, "'; valid keys here: ", absl::StrJoin(ChildrenOf(prefix), ", ")));
     }
   }
@@ -275,7 +266,7 @@ absl::Status CheckCrossFields(const TrialConfig& c, absl::string_view source,
                               const std::map<std::string, YAML::Mark>& marks) {
   auto where = [&](const std::string& path) {
     auto it = marks.find(path);
-    return it == marks.end() ? std::string(source) : Location(source, it->second);
+    return it == marks.end() ? std::string(source) : YamlLocation(source, it->second);
   };
   if (c.data.train_samples != 0 && c.data.train_samples < c.optim.batch_size) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -309,6 +300,13 @@ absl::Status CheckCrossFields(const TrialConfig& c, absl::string_view source,
 }
 
 }  // namespace
+
+std::string YamlLocation(absl::string_view source, const YAML::Mark& mark) {
+  if (mark.is_null()) return std::string(source);
+  return absl::StrCat(source, ":", mark.line + 1, ":", mark.column + 1);
+}
+
+bool IsPlainScalar(const YAML::Node& node) { return node.IsScalar() && node.Tag() != "!"; }
 
 const std::vector<std::string>& TrialConfigPaths() {
   static const auto* paths = [] {
@@ -360,7 +358,7 @@ absl::StatusOr<TrialConfig> ParseTrialConfig(const YAML::Node& root,
   }
   if (!root.IsMap()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(Location(source, root.Mark()),
+        absl::StrCat(YamlLocation(source, root.Mark()),
                      ": a trial configuration must be a mapping"));
   }
   std::map<std::string, YAML::Mark> marks;
@@ -379,7 +377,7 @@ absl::StatusOr<TrialConfig> ParseTrialConfigText(absl::string_view yaml,
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(
-        absl::StrCat(Location(source, e.mark), ": malformed YAML: ", e.msg));
+        absl::StrCat(YamlLocation(source, e.mark), ": malformed YAML: ", e.msg));
   }
   return ParseTrialConfig(root, source);
 }
@@ -392,7 +390,7 @@ absl::StatusOr<TrialConfig> LoadTrialConfigFile(const std::string& path) {
     return absl::NotFoundError(absl::StrCat(path, ": cannot open file"));
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(
-        absl::StrCat(Location(path, e.mark), ": malformed YAML: ", e.msg));
+        absl::StrCat(YamlLocation(path, e.mark), ": malformed YAML: ", e.msg));
   }
   return ParseTrialConfig(root, path);
 }

@@ -22,6 +22,7 @@
 
 namespace YAML {
 class Node;
+struct Mark;
 }
 
 namespace sslsweep {
@@ -105,6 +106,14 @@ struct TrialConfig {
   OptimConfig optim;
   AnalysisConfig analysis;
 };
+
+// "<source>:<line>:<column>" (1-based), or just `source` for a node that has
+// no position (one built in code rather than parsed). Every YAML error of the
+// project is located this way.
+std::string YamlLocation(absl::string_view source, const YAML::Mark& mark);
+
+// True for an unquoted scalar: `1e-5` may be a number, `"1e-5"` never is.
+bool IsPlainScalar(const YAML::Node& node);
 
 // Every leaf path of the schema, in documentation order.
 const std::vector<std::string>& TrialConfigPaths();
