@@ -6,23 +6,13 @@
 // 130 interrupted.
 
 #include <cstdlib>
-#include <filesystem>
 #include <iostream>
 
 #include "CLI/CLI.hpp"
 #include "cli/commands.h"
 #include "cli/local_mode.h"
 #include "cli/sweep_client.h"
-
-namespace {
-
-std::string ExecutableDir() {
-  std::error_code error;
-  auto self = std::filesystem::read_symlink("/proc/self/exe", error);
-  return error ? "." : self.parent_path().string();
-}
-
-}  // namespace
+#include "worker/agent/subprocess.h"
 
 int main(int argc, char** argv) {
   const char* env_address = std::getenv("SSLSWEEP_COORDINATOR");
@@ -31,7 +21,7 @@ int main(int argc, char** argv) {
   std::string path;
   int64_t sweep_id = 0;
   sslsweep::LocalOptions local;
-  local.bin_dir = ExecutableDir();
+  local.bin_dir = sslsweep::ExecutableDir();
 
   CLI::App app{"sslsweep: run and query sweeps of self-supervised learning experiments"};
   app.require_subcommand(1);

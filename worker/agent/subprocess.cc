@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 
@@ -30,6 +31,12 @@ ExitStatus FromWaitStatus(int wait_status) {
 }
 
 }  // namespace
+
+std::string ExecutableDir() {
+  std::error_code error;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
+  return error ? "." : self.parent_path().string();
+}
 
 std::string ExitStatus::Describe() const {
   if (exited) return absl::StrCat("exit code ", code);

@@ -42,6 +42,10 @@ struct ExitStatus {
   std::string Describe() const;
 };
 
+// The folder of the running executable (from /proc/self/exe), where the
+// project's binaries find each other; "." if it cannot be read.
+std::string ExecutableDir();
+
 class Subprocess {
  public:
   // Starts the child. Fails with NotFound if argv[0] is not executable and

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -19,12 +18,6 @@
 #include "worker/agent/agent.h"
 
 namespace {
-
-std::string ExecutableDir() {
-  std::error_code error;
-  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
-  return error ? "." : self.parent_path().string();
-}
 
 std::string Hostname() {
   char name[256] = {0};
@@ -38,7 +31,7 @@ int main(int argc, char** argv) {
   const char* env_address = std::getenv("SSLSWEEP_COORDINATOR");
   std::string address = env_address != nullptr ? env_address : "127.0.0.1:50051";
   sslsweep::AgentOptions options;
-  options.trainer_path = ExecutableDir() + "/sslsweep-train";
+  options.trainer_path = sslsweep::ExecutableDir() + "/sslsweep-train";
   options.work_dir = "sslsweep-work";
   options.hostname = Hostname();
 
