@@ -21,9 +21,9 @@ absl::StatusOr<Response> SweepClient::Call(Method method, const Request& request
                        std::chrono::milliseconds(timeout_ms_));
   Response response;
   grpc::Status status = ((*stub_).*method)(&context, request, &response);
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-      (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
-       status.error_message() == "Deadline Exceeded")) {
+  // Only UNAVAILABLE means "not reached"; a deadline keeps its own code and
+  // message (the coordinator may be up but slow).
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
     return absl::Status(
         FromGrpcStatus(status).code(),
         absl::StrCat("cannot reach the coordinator at ", address_, " (",
