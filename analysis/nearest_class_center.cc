@@ -1,7 +1,8 @@
 #include "analysis/nearest_class_center.h"
 
-#include <algorithm>
 #include <limits>
+
+#include "analysis/row_chunks.h"
 
 namespace sslsweep {
 namespace {
@@ -34,24 +35,26 @@ ClassCenters ComputeClassCenters(const torch::Tensor& features,
               num_classes);
   TORCH_CHECK(features.size(0) > 0, "no training features");
   TORCH_CHECK(options.chunk_rows > 0, "chunk_rows must be positive");
-  const torch::Tensor cpu_labels = labels.cpu();
-  TORCH_CHECK(cpu_labels.min().item<int64_t>() >= 0 &&
-                  cpu_labels.max().item<int64_t>() < num_classes,
+  // Everything stays on the features' device: copying 60k x 2048 CUDA
+  // features to the host would cost more than the arithmetic.
+  const torch::Tensor device_labels = labels.to(features.device());
+  TORCH_CHECK(device_labels.min().item<int64_t>() >= 0 &&
+                  device_labels.max().item<int64_t>() < num_classes,
               "labels must lie in [0, ", num_classes, ")");
 
   ClassCenters centers;
-  centers.counts = torch::bincount(cpu_labels, /*weights=*/{}, num_classes);
+  centers.counts = torch::bincount(device_labels, /*weights=*/{}, num_classes);
   // Summed in float64 chunk by chunk, so that no float64 copy of the whole
   // feature matrix exists.
-  const torch::Tensor cpu_features = features.cpu();
-  const int64_t rows = cpu_features.size(0);
-  torch::Tensor sums =
-      torch::zeros({num_classes, cpu_features.size(1)}, torch::kFloat64);
-  for (int64_t begin = 0; begin < rows; begin += options.chunk_rows) {
-    const int64_t end = std::min(rows, begin + options.chunk_rows);
-    sums.index_add_(0, cpu_labels.slice(0, begin, end),
-                    cpu_features.slice(0, begin, end).to(torch::kFloat64));
-  }
+  const int64_t rows = features.size(0);
+  torch::Tensor sums = torch::zeros(
+      {num_classes, features.size(1)},
+      torch::TensorOptions(features.device()).dtype(torch::kFloat64));
+  Float64RowChunks chunks(features, options.chunk_rows);
+  ForEachRowChunk(rows, options.chunk_rows, [&](int64_t begin, int64_t end) {
+    sums.index_add_(0, device_labels.slice(0, begin, end),
+                    chunks.Get(begin, end));
+  });
   // Absent classes divide zero by one and keep a zero row.
   centers.means =
       sums / centers.counts.clamp_min(1).to(torch::kFloat64).unsqueeze(1);
@@ -70,25 +73,25 @@ torch::Tensor PredictNearestClassCenter(const ClassCenters& centers,
               features.size(1), " dimensions but the centers have ",
               centers.means.size(1));
   TORCH_CHECK(options.chunk_rows > 0, "chunk_rows must be positive");
-  const torch::Tensor present = centers.counts > 0;
+  const torch::Device device = features.device();
+  const torch::Tensor present = centers.counts.to(device) > 0;
   TORCH_CHECK(present.any().item<bool>(), "no class has a center");
 
   // ||x - mu||^2 = ||x||^2 - 2 x.mu + ||mu||^2; the first term is the same for
   // every class, so the argmin needs only the last two.
-  const torch::Tensor means = centers.means.to(torch::kFloat64);
+  const torch::Tensor means = centers.means.to(device, torch::kFloat64);
   const torch::Tensor bias = means.pow(2).sum(1).masked_fill(
       present.logical_not(), std::numeric_limits<double>::infinity());
-  const torch::Tensor cpu_features = features.cpu();
-  const int64_t rows = cpu_features.size(0);
-  torch::Tensor predictions = torch::empty({rows}, torch::kInt64);
-  for (int64_t begin = 0; begin < rows; begin += options.chunk_rows) {
-    const int64_t end = std::min(rows, begin + options.chunk_rows);
-    const torch::Tensor chunk =
-        cpu_features.slice(0, begin, end).to(torch::kFloat64);
-    const torch::Tensor scores = torch::addmm(bias, chunk, means.t(),
-                                              /*beta=*/1, /*alpha=*/-2);
+  const int64_t rows = features.size(0);
+  torch::Tensor predictions =
+      torch::empty({rows}, torch::TensorOptions(device).dtype(torch::kInt64));
+  Float64RowChunks chunks(features, options.chunk_rows);
+  ForEachRowChunk(rows, options.chunk_rows, [&](int64_t begin, int64_t end) {
+    const torch::Tensor scores =
+        torch::addmm(bias, chunks.Get(begin, end), means.t(), /*beta=*/1,
+                     /*alpha=*/-2);
     predictions.slice(0, begin, end).copy_(scores.argmin(1));
-  }
+  });
   return predictions;
 }
 
@@ -101,7 +104,8 @@ double NearestClassCenterAccuracy(const ClassCenters& centers,
   TORCH_CHECK(features.size(0) > 0, "no features to classify");
   const torch::Tensor predictions =
       PredictNearestClassCenter(centers, features, options);
-  const int64_t correct = predictions.eq(labels.cpu()).sum().item<int64_t>();
+  const int64_t correct =
+      predictions.eq(labels.to(predictions.device())).sum().item<int64_t>();
   return static_cast<double>(correct) / static_cast<double>(features.size(0));
 }
 

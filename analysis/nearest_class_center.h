@@ -22,7 +22,7 @@
 
 namespace sslsweep {
 
-// The class means of a training set.
+// The class means of a training set, on the training features' device.
 struct ClassCenters {
   torch::Tensor means;   // [C, D] float64; rows of absent classes are zero
   torch::Tensor counts;  // [C] int64 training samples per class

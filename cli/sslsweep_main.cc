@@ -3,9 +3,14 @@
 //
 // Exit codes: 0 success; 1 the coordinator refused the request (or, for
 // `local`, some trial failed); 2 bad input; 3 coordinator unreachable;
-// 130 interrupted.
+// 130 interrupted. `analyze` becomes sslsweep-analyze, whose codes pass through
+// (2 also when that binary is missing).
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 #include "CLI/CLI.hpp"
@@ -13,6 +18,27 @@
 #include "cli/local_mode.h"
 #include "cli/sweep_client.h"
 #include "worker/agent/subprocess.h"
+
+namespace {
+
+// `sslsweep analyze ARGS` runs `sslsweep-analyze ARGS` from this binary's
+// folder in place of this process, so its output and exit status are the
+// command's: the measurements need LibTorch, which this CLI never links.
+int ExecAnalyze(const std::vector<std::string>& args) {
+  const std::string binary = sslsweep::ExecutableDir() + "/sslsweep-analyze";
+  std::vector<std::string> owned = {binary};
+  owned.insert(owned.end(), args.begin(), args.end());
+  std::vector<char*> exec_argv;
+  for (std::string& arg : owned) exec_argv.push_back(arg.data());
+  exec_argv.push_back(nullptr);
+  std::cout.flush();
+  ::execv(binary.c_str(), exec_argv.data());
+  std::cerr << "sslsweep analyze: cannot run " << binary << ": " << std::strerror(errno)
+            << " (it is built beside sslsweep by the sslsweep-analyze target)\n";
+  return sslsweep::kExitBadInput;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   const char* env_address = std::getenv("SSLSWEEP_COORDINATOR");
@@ -67,12 +93,18 @@ int main(int argc, char** argv) {
                             "trial directories (default: <db>.work)");
   add_metrics(local_command);
   local_command->footer("Example: sslsweep local sweeps/quickstart.yaml --workers 2");
+  // Every argument after `analyze`, --help included, belongs to sslsweep-analyze.
+  CLI::App* analyze = app.add_subcommand(
+      "analyze", "clustering metrics of exported embeddings (.npy); see analyze --help");
+  analyze->prefix_command();
+  analyze->set_help_flag();
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : sslsweep::kExitBadInput;
   }
+  if (*analyze) return ExecAnalyze(analyze->remaining());
   if (metrics.size() == 1 && metrics[0] == "*") metrics.clear();
 
   if (*local_command) {

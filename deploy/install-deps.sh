@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian package that sslsweep's build, tests and default run
-# need. Idempotent: when everything is already installed it changes nothing
+# need; with --bench, also the Python peers the benchmarks in bench/ compare
+# against (PyTorch, scikit-learn). Idempotent: when everything is already installed it changes nothing
 # and needs no network; otherwise it runs `apt-get update` first.
 set -euo pipefail
 
@@ -15,9 +16,17 @@ packages=(
   libcli11-dev nlohmann-json3-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # .npy files written by numpy itself (tests/npy_test.cc)
+  python3-numpy
   # the default data set: /usr/share/datasets/fashion-mnist
   dataset-fashion-mnist
 )
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(python3-torch python3-sklearn)
+elif [[ $# -gt 0 ]]; then
+  echo "usage: deploy/install-deps.sh [--bench]" >&2
+  exit 2
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -190,10 +191,23 @@ TEST_F(EndToEndTest, TwoTrialSweepRunsAndStoresEveryMetricOnce) {
   ASSERT_EQ(epochs.size(), 2u);
   EXPECT_EQ(epochs[0][1], "0,1,2");
   EXPECT_EQ(epochs[1][1], "0,1,2");
-  // Per trial: 2 NCC values at epoch 0; NCC, 4 loss terms and the epoch time
-  // at epochs 1 and 2.
-  auto per_trial = Query("SELECT trial_id, COUNT(*) FROM metrics GROUP BY trial_id");
-  for (const auto& row : per_trial) EXPECT_EQ(row[1], "16") << "trial " << row[0];
+  // Per trial and measured epoch (0, 1, 2), the default analysis: 6 layers
+  // (stage1, stage2, embedding, projector1..3) x 4 targets (sample, fine,
+  // coarse, random) x 7 metrics = 168 values; at epochs 1 and 2 also the 4
+  // loss values and the epoch time. 3 x 168 + 2 x 5 = 514.
+  auto per_trial = Query("SELECT trial_id, COUNT(*), COUNT(DISTINCT name) FROM metrics "
+                         "GROUP BY trial_id");
+  ASSERT_EQ(per_trial.size(), 2u);
+  for (const auto& row : per_trial) {
+    EXPECT_EQ(row[1], "514") << "trial " << row[0];
+    EXPECT_EQ(row[2], "173") << "trial " << row[0];
+  }
+  for (const char* name : {"cdnv/random/projector3", "knn_test_acc/sample/stage1",
+                           "nc1/coarse/embedding", "linear_test_acc/fine/stage2"}) {
+    EXPECT_EQ(Query(absl::StrCat("SELECT COUNT(*) FROM metrics WHERE name = '", name, "'")),
+              (std::vector<std::vector<std::string>>{{"6"}}))
+        << name;
+  }
   auto ncc = Query("SELECT value FROM metrics WHERE name = 'ncc_test_acc/fine/embedding' "
                    "AND epoch = 2 ORDER BY trial_id");
   ASSERT_EQ(ncc.size(), 2u);

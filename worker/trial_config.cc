@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/ascii.h"
 #include "yaml-cpp/yaml.h"
 
 namespace sslsweep {
@@ -22,6 +23,8 @@ namespace {
 using IntField = std::function<int64_t&(TrialConfig&)>;
 using DoubleField = std::function<double&(TrialConfig&)>;
 using StringField = std::function<std::string&(TrialConfig&)>;
+// Checks a string value's syntax; the message starts with the key's path.
+using TextCheck = std::function<absl::Status(const std::string&)>;
 
 // One leaf of the schema. Numeric bounds are inclusive unless `min_exclusive`.
 struct KeySpec {
@@ -31,26 +34,118 @@ struct KeySpec {
   bool min_exclusive = false;
   double max = INFINITY;
   std::vector<std::string> choices;  // for strings; empty: any non-empty string
+  TextCheck check;                   // for strings, when set: instead of choices
+  bool allow_empty = false;          // for strings: "" (or a YAML null) is valid
 };
+
+// The analysis lists' vocabularies. The metric groups are
+// analysis/metric_suite.h's kMetricGroups, repeated here because this
+// library has no LibTorch.
+constexpr const char* kMetricNames[] = {"ncc", "cdnv", "nc1", "knn", "linear"};
+constexpr char kAll[] = "all";
+
+// [a-z0-9_]+: tap, target and label file names.
+bool IsListName(absl::string_view name) {
+  if (name.empty()) return false;
+  for (char ch : name) {
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_')) return false;
+  }
+  return true;
+}
+
+bool IsBuiltinTarget(absl::string_view name) {
+  for (const char* target : kBuiltinTargets) {
+    if (name == target) return true;
+  }
+  return false;
+}
+
+absl::Status CheckLayerList(const std::string& text) {
+  for (const std::string& name : SplitAnalysisList(text)) {
+    if (!IsListName(name)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "analysis.layers: '", name, "' in '", text,
+          "' is not a tap name; expected comma-separated names of [a-z0-9_] "
+          "(stage1, embedding, projector1, ...) or all"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckMetricList(const std::string& text) {
+  for (const std::string& name : SplitAnalysisList(text)) {
+    const bool known = name == kAll || std::find(std::begin(kMetricNames), std::end(kMetricNames),
+                                                 name) != std::end(kMetricNames);
+    if (!known) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "analysis.metrics: '", name, "' in '", text, "' is not one of: ",
+          absl::StrJoin(kMetricNames, ", "), ", all"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string DescribeTargets() {
+  return absl::StrCat(absl::StrJoin(kBuiltinTargets, ", "),
+                      ", all or a name declared in analysis.label_files");
+}
+
+// Syntax only: whether a name is declared in analysis.label_files is a
+// cross-field rule (ResolveAnalysisTargets).
+absl::Status CheckTargetList(const std::string& text) {
+  for (const std::string& name : SplitAnalysisList(text)) {
+    if (!IsListName(name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("analysis.targets: '", name, "' in '", text,
+                       "' is not a target name; expected ", DescribeTargets()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckLabelFiles(const std::string& text) {
+  return ParseLabelFiles(text).status();
+}
 
 #define SSLSWEEP_FIELD(member) \
   [](TrialConfig& c) -> auto& { return c.member; }
 
+KeySpec Numeric(std::string path, std::variant<IntField, DoubleField, StringField> field,
+                double min, bool min_exclusive, double max) {
+  KeySpec key;
+  key.path = std::move(path);
+  key.field = std::move(field);
+  key.min = min;
+  key.min_exclusive = min_exclusive;
+  key.max = max;
+  return key;
+}
 KeySpec Int(std::string path, IntField f, double min, double max) {
-  return KeySpec{std::move(path), std::move(f), min, false, max, {}};
+  return Numeric(std::move(path), std::move(f), min, false, max);
 }
 KeySpec Positive(std::string path, DoubleField f, double max = INFINITY) {
-  return KeySpec{std::move(path), std::move(f), 0.0, true, max, {}};
+  return Numeric(std::move(path), std::move(f), 0.0, true, max);
 }
 KeySpec NonNegative(std::string path, DoubleField f, double max = INFINITY) {
-  return KeySpec{std::move(path), std::move(f), 0.0, false, max, {}};
-}
-KeySpec Choice(std::string path, StringField f, std::vector<std::string> choices) {
-  return KeySpec{std::move(path), std::move(f), -INFINITY, false, INFINITY,
-                 std::move(choices)};
+  return Numeric(std::move(path), std::move(f), 0.0, false, max);
 }
 KeySpec Text(std::string path, StringField f) {
-  return KeySpec{std::move(path), std::move(f), -INFINITY, false, INFINITY, {}};
+  KeySpec key;
+  key.path = std::move(path);
+  key.field = std::move(f);
+  return key;
+}
+KeySpec Choice(std::string path, StringField f, std::vector<std::string> choices) {
+  KeySpec key = Text(std::move(path), std::move(f));
+  key.choices = std::move(choices);
+  return key;
+}
+// A comma-separated list, its syntax checked by `check`.
+KeySpec List(std::string path, StringField f, TextCheck check, bool allow_empty = false) {
+  KeySpec key = Text(std::move(path), std::move(f));
+  key.check = std::move(check);
+  key.allow_empty = allow_empty;
+  return key;
 }
 
 const std::vector<KeySpec>& Schema() {
@@ -108,6 +203,16 @@ const std::vector<KeySpec>& Schema() {
       Int("optim.warmup_epochs", SSLSWEEP_FIELD(optim.warmup_epochs), 0, 100000),
       Positive("optim.lars_eta", SSLSWEEP_FIELD(optim.lars_eta), 1.0),
       Int("analysis.every", SSLSWEEP_FIELD(analysis.every), 1, 100000),
+      List("analysis.layers", SSLSWEEP_FIELD(analysis.layers), CheckLayerList),
+      List("analysis.targets", SSLSWEEP_FIELD(analysis.targets), CheckTargetList),
+      List("analysis.metrics", SSLSWEEP_FIELD(analysis.metrics), CheckMetricList),
+      Int("analysis.max_samples", SSLSWEEP_FIELD(analysis.max_samples), 0, 1e9),
+      Int("analysis.knn_k", SSLSWEEP_FIELD(analysis.knn_k), 1, 100000),
+      Positive("analysis.knn_temperature", SSLSWEEP_FIELD(analysis.knn_temperature), 100.0),
+      Int("analysis.sample_images", SSLSWEEP_FIELD(analysis.sample_images), 2, 100000),
+      Int("analysis.sample_views", SSLSWEEP_FIELD(analysis.sample_views), 1, 1000),
+      List("analysis.label_files", SSLSWEEP_FIELD(analysis.label_files), CheckLabelFiles,
+           /*allow_empty=*/true),
   };
   return *schema;
 }
@@ -170,9 +275,28 @@ absl::Status CheckRange(const KeySpec& key, double v) {
   return absl::OkStatus();
 }
 
+absl::Status CheckText(const KeySpec& key, const std::string& text) {
+  if (text.empty()) {
+    if (key.allow_empty) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat(key.path, ": expected a non-empty string"));
+  }
+  if (key.check) return key.check(text);
+  if (!key.choices.empty() &&
+      std::find(key.choices.begin(), key.choices.end(), text) == key.choices.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(key.path, ": '", text, "' is not one of: ",
+                                                   absl::StrJoin(key.choices, ", ")));
+  }
+  return absl::OkStatus();
+}
+
 // Validates `node` for `key` and, if `config` is non-null, stores it.
 absl::Status Apply(const KeySpec& key, const YAML::Node& node,
                    TrialConfig* config) {
+  if (node.IsNull() && key.allow_empty && std::holds_alternative<StringField>(key.field)) {
+    if (config != nullptr) std::get<StringField>(key.field)(*config).clear();
+    return absl::OkStatus();
+  }
   if (!node.IsScalar()) {
     return absl::InvalidArgumentError(
         absl::StrCat(key.path, ": expected a scalar value, got a ",
@@ -200,17 +324,7 @@ absl::Status Apply(const KeySpec& key, const YAML::Node& node,
     if (config != nullptr) (*f)(*config) = v;
   } else {
     const auto& set_string = std::get<StringField>(key.field);
-    if (text.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(key.path, ": expected a non-empty string"));
-    }
-    if (!key.choices.empty() &&
-        std::find(key.choices.begin(), key.choices.end(), text) ==
-            key.choices.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(key.path, ": '", text, "' is not one of: ",
-                       absl::StrJoin(key.choices, ", ")));
-    }
+    if (auto s = CheckText(key, text); !s.ok()) return s;
     if (config != nullptr) set_string(*config) = text;
   }
   return absl::OkStatus();
@@ -262,6 +376,16 @@ absl::Status Walk(const YAML::Node& map, const std::string& prefix,
   return absl::OkStatus();
 }
 
+// The suite needs two training rows: a class mean of one sample has no
+// spread.
+absl::Status CheckMeasuredRows(const AnalysisConfig& analysis) {
+  if (analysis.max_samples == 1) {
+    return absl::InvalidArgumentError(
+        "analysis.max_samples must be 0 (all rows) or at least 2, not 1");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckCrossFields(const TrialConfig& c, absl::string_view source,
                               const std::map<std::string, YAML::Mark>& marks) {
   auto where = [&](const std::string& path) {
@@ -295,6 +419,14 @@ absl::Status CheckCrossFields(const TrialConfig& c, absl::string_view source,
     return absl::InvalidArgumentError(
         absl::StrCat(where("data.dataset"),
                      ": synthetic data needs data.train_samples > 0"));
+  }
+  if (auto s = CheckMeasuredRows(c.analysis); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where("analysis.max_samples"), ": ", s.message()));
+  }
+  if (auto targets = ResolveAnalysisTargets(c.analysis); !targets.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where("analysis.targets"), ": ", targets.status().message()));
   }
   return absl::OkStatus();
 }
@@ -456,7 +588,101 @@ std::vector<std::string> RequiredDataFiles(const TrialConfig& config) {
   }
   std::vector<std::string> files;
   for (const char* name : names) files.push_back(absl::StrCat(config.data.root, "/", name));
+  // A malformed list has no files to check; parsing the trial reports it.
+  if (auto label_files = ParseLabelFiles(config.analysis.label_files); label_files.ok()) {
+    for (const LabelFileSpec& spec : *label_files) {
+      files.push_back(spec.train_path);
+      if (!spec.test_path.empty()) files.push_back(spec.test_path);
+    }
+  }
   return files;
+}
+
+std::vector<std::string> SplitAnalysisList(absl::string_view text) {
+  std::vector<std::string> names;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    std::string name(absl::StripAsciiWhitespace(part));
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+      names.push_back(std::move(name));
+    }
+  }
+  return names;
+}
+
+absl::StatusOr<std::vector<LabelFileSpec>> ParseLabelFiles(absl::string_view text) {
+  std::vector<LabelFileSpec> specs;
+  if (absl::StripAsciiWhitespace(text).empty()) return specs;
+  auto refuse = [](absl::string_view entry, absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("analysis.label_files: '", entry, "' ", why,
+                     "; expected comma-separated name=train.npy[:test.npy] with names "
+                     "of [a-z0-9_]"));
+  };
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    const absl::string_view entry = absl::StripAsciiWhitespace(part);
+    const size_t equals = entry.find('=');
+    if (equals == absl::string_view::npos) return refuse(entry, "has no '='");
+    LabelFileSpec spec;
+    spec.name = std::string(absl::StripAsciiWhitespace(entry.substr(0, equals)));
+    const absl::string_view paths = absl::StripAsciiWhitespace(entry.substr(equals + 1));
+    const size_t colon = paths.find(':');
+    spec.train_path = std::string(paths.substr(0, colon));
+    if (colon != absl::string_view::npos) spec.test_path = std::string(paths.substr(colon + 1));
+    if (!IsListName(spec.name)) return refuse(entry, "does not start with a name of [a-z0-9_]");
+    if (IsBuiltinTarget(spec.name) || spec.name == kAll) {
+      return refuse(entry, absl::StrCat("uses the name of a builtin target (",
+                                        absl::StrJoin(kBuiltinTargets, ", "), ", all)"));
+    }
+    if (spec.train_path.empty()) return refuse(entry, "has no training label file");
+    if (colon != absl::string_view::npos && spec.test_path.empty()) {
+      return refuse(entry, "has an empty test label file after ':'");
+    }
+    for (const LabelFileSpec& earlier : specs) {
+      if (earlier.name == spec.name) return refuse(entry, "declares its name a second time");
+    }
+    specs.push_back(std::move(spec));
+  }
+  return specs;
+}
+
+absl::StatusOr<std::vector<std::string>> ResolveAnalysisTargets(
+    const AnalysisConfig& analysis) {
+  auto label_files = ParseLabelFiles(analysis.label_files);
+  if (!label_files.ok()) return label_files.status();
+  std::vector<std::string> declared(std::begin(kBuiltinTargets), std::end(kBuiltinTargets));
+  for (const LabelFileSpec& spec : *label_files) declared.push_back(spec.name);
+  std::vector<std::string> targets;
+  for (const std::string& name : SplitAnalysisList(analysis.targets)) {
+    if (name == kAll) return declared;
+    if (std::find(declared.begin(), declared.end(), name) == declared.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "analysis.targets: '", name, "' is not a target; expected ",
+          absl::StrJoin(declared, ", "), ", all",
+          IsListName(name) ? " (a label file's name must be declared in analysis.label_files)"
+                           : ""));
+    }
+    targets.push_back(name);
+  }
+  return targets;
+}
+
+absl::Status ValidateAnalysisConfig(const AnalysisConfig& analysis) {
+  TrialConfig config;
+  config.analysis = analysis;
+  for (const KeySpec& key : Schema()) {
+    if (key.path.rfind("analysis.", 0) != 0) continue;
+    absl::Status status;
+    if (const auto* f = std::get_if<IntField>(&key.field)) {
+      status = CheckRange(key, static_cast<double>((*f)(config)));
+    } else if (const auto* f = std::get_if<DoubleField>(&key.field)) {
+      status = CheckRange(key, (*f)(config));
+    } else {
+      status = CheckText(key, std::get<StringField>(key.field)(config));
+    }
+    if (!status.ok()) return status;
+  }
+  if (auto s = CheckMeasuredRows(analysis); !s.ok()) return s;
+  return ResolveAnalysisTargets(analysis).status();
 }
 
 }  // namespace sslsweep

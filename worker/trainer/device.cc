@@ -1,6 +1,5 @@
 #include "worker/trainer/device.h"
 
-#include <dlfcn.h>
 #include <malloc.h>
 
 #include <ATen/autocast_mode.h>
@@ -26,15 +25,6 @@ std::string DescribeDevice(const DeviceSettings& settings) {
   }
 #endif
   return settings.device.str();
-}
-
-void SetComputeThreads(int threads) {
-  torch::set_num_threads(threads);
-  using SetThreadsFn = void (*)(int);
-  if (auto* set_blas_threads = reinterpret_cast<SetThreadsFn>(
-          dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
-    set_blas_threads(threads);
-  }
 }
 
 void KeepLargeAllocationsInHeap() {

@@ -22,6 +22,8 @@
 
 #include <torch/torch.h>
 
+#include "analysis/compute_threads.h"
+
 #include "absl/status/statusor.h"
 #include "worker/trial_config.h"
 
@@ -48,12 +50,7 @@ std::string DescribeDevice(const DeviceSettings& settings);
 // asynchronous), so that wall-clock timings are true. No-op on the CPU.
 void SynchronizeDevice(const DeviceSettings& settings);
 
-// Process-wide: sets LibTorch's intra-op threads and OpenBLAS's own pool,
-// which LibTorch does not size: left alone, OpenBLAS runs one spinning thread
-// per core beside a one-thread trainer (measured: 52 CPU-seconds for 33 s of
-// wall time). OpenBLAS is looked up at run time because the BLAS behind
-// libblas.so.3 is whatever Debian's alternatives chose.
-void SetComputeThreads(int threads);
+// SetComputeThreads: analysis/compute_threads.h.
 
 // Process-wide: keeps freed blocks of up to 1 GiB in the malloc heap
 // instead of handing them back to the kernel. LibTorch allocates each step's

@@ -1,6 +1,11 @@
 // sslsweep-train: runs one trial and exits.
 //
 //   sslsweep-train --config trial.yaml --out DIR [--threads N]
+//                  [--export-features FEATURES_DIR]
+//
+// --export-features writes the last epoch's measured features and labels as
+// .npy files into FEATURES_DIR (TrainerOptions::export_dir), for analysing
+// them elsewhere (the scikit-learn parity benchmark).
 //
 // Metrics lines go to stdout (and DIR/metrics.jsonl), progress for humans to
 // stderr; see worker/trainer/trainer.h for what is written. When
@@ -59,6 +64,7 @@ int Main(int argc, char** argv) {
   std::string config_path;
   std::string out_dir;
   int threads = -1;
+  std::string export_dir;
   CLI::App app{"Runs one sslsweep trial: SSL training with per-epoch metrics."};
   app.add_option("--config", config_path, "Trial configuration YAML")
       ->required();
@@ -68,6 +74,9 @@ int Main(int argc, char** argv) {
                  "LibTorch intra-op threads, overriding the configuration "
                  "(0: one per core)")
       ->check(CLI::Range(0, 1024));
+  app.add_option("--export-features", export_dir,
+                 "Write the last epoch's features of every measured layer, and "
+                 "the fine and coarse labels, as .npy files into this directory");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -85,6 +94,7 @@ int Main(int argc, char** argv) {
   options.out_dir = out_dir;
   options.metrics_echo = &std::cout;
   options.log = &std::cerr;
+  options.export_dir = export_dir;
   const absl::Status status = sslsweep::RunTrial(*config, options);
   if (!status.ok()) {
     return Fail(ExitCodeFor(status), std::string(status.message()));

@@ -9,7 +9,6 @@
 #include <memory>
 #include <sstream>
 #include <system_error>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -18,13 +17,14 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "analysis/nearest_class_center.h"
+#include "analysis/metric_suite.h"
 #include "nlohmann/json.hpp"
 #include "worker/trainer/augment.h"
 #include "worker/trainer/backbone.h"
 #include "worker/trainer/checkpoint.h"
 #include "worker/trainer/dataset.h"
 #include "worker/trainer/device.h"
+#include "worker/trainer/layer_features.h"
 #include "worker/trainer/metrics_writer.h"
 #include "worker/trainer/optimizer.h"
 #include "worker/trainer/ssl_method.h"
@@ -32,7 +32,7 @@
 namespace sslsweep {
 namespace {
 
-constexpr int64_t kEmbedBatch = 256;  // rows per no-grad forward in Measure
+constexpr int64_t kFeatureBatch = 256;  // images per no-grad forward in Measure
 constexpr char kCheckpointFile[] = "checkpoint.pt";
 constexpr char kMetricsFile[] = "metrics.jsonl";
 constexpr char kConfigFile[] = "config.yaml";
@@ -135,6 +135,10 @@ class TrialRunner {
         network_(std::move(network)) {}
 
   absl::Status Run() {
+    auto plan = PrepareMeasurement(
+        config_, data_, NetworkTapNames(*network_->backbone, *network_->method), device_);
+    if (!plan.ok()) return plan.status();
+    plan_ = *std::move(plan);
     PlaceModel(*network_, device_);
     auto optimizer = MakeOptimizer(config_.optim, network_->TrainableParameters());
     if (!optimizer.ok()) return optimizer.status();
@@ -185,6 +189,11 @@ class TrialRunner {
         return s;
       }
       if (epoch == options_.stop_after_epoch) break;
+    }
+    if (done == config_.epochs && !options_.export_dir.empty()) {
+      // Resumed after the last epoch: its features were not kept.
+      network_->eval();
+      return Export(Collect(plan_.train_images), Collect(plan_.test_images));
     }
     return absl::OkStatus();
   }
@@ -301,41 +310,67 @@ class TrialRunner {
     return sums;
   }
 
-  // The embedding of `images` as float on the CPU, where the analysis runs.
-  torch::Tensor Embed(const torch::Tensor& images) {
-    AutocastScope autocast(device_);
-    std::vector<torch::Tensor> parts;
-    for (int64_t begin = 0; begin < images.size(0); begin += kEmbedBatch) {
-      const torch::Tensor rows =
-          images.slice(0, begin, std::min(images.size(0), begin + kEmbedBatch));
-      parts.push_back(network_->backbone->forward(PlaceTensor(rows, device_))
-                          .to(torch::kCPU, torch::kFloat));
-    }
-    return torch::cat(parts);
+  // The features of `images` at every measured tap, on the device.
+  std::vector<torch::Tensor> Collect(const torch::Tensor& images) {
+    return CollectLayerFeatures(*network_->backbone, *network_->method, images, plan_.taps,
+                                device_, kFeatureBatch);
   }
 
+  // Measures every selected (tap, target, metric) of plan_ and ends the
+  // epoch's lines; after the last epoch, exports the features if asked to.
   absl::Status Measure(int64_t epoch) {
     const double start = Now();
+    // The analysis has its own generators; this keeps any draw it makes out
+    // of the training's stream all the same.
+    GlobalGeneratorsGuard keep_training_stream(device_.device);
     network_->eval();
-    torch::NoGradGuard no_grad;
-    const torch::Tensor train = Embed(data_.train_images);
-    const torch::Tensor test = Embed(data_.test_images);
-    const ClassCenters centers =
-        ComputeClassCenters(train, data_.train_labels, data_.num_classes);
-    const double train_acc =
-        NearestClassCenterAccuracy(centers, train, data_.train_labels);
-    const double test_acc =
-        NearestClassCenterAccuracy(centers, test, data_.test_labels);
-    if (auto s = metrics_->Write(epoch, kNccTrainAccMetric, train_acc);
-        !s.ok()) {
+    const std::vector<torch::Tensor> train = Collect(plan_.train_images);
+    const std::vector<torch::Tensor> test = Collect(plan_.test_images);
+    const bool sample = plan_.sample_train_images.defined();
+    std::vector<torch::Tensor> sample_train, sample_test;
+    if (sample) {
+      sample_train = Collect(plan_.sample_train_images);
+      sample_test = Collect(plan_.sample_test_images);
+    }
+    int64_t written = 0;
+    std::string headline;
+    for (size_t i = 0; i < plan_.taps.size(); ++i) {
+      std::vector<MetricValue> values;
+      if (sample) {
+        values = MeasureLayer(plan_.taps[i], sample_train[i], sample_test[i], {plan_.sample},
+                              plan_.suite);
+      }
+      if (!plan_.targets.empty()) {
+        for (MetricValue& value :
+             MeasureLayer(plan_.taps[i], train[i], test[i], plan_.targets, plan_.suite)) {
+          values.push_back(std::move(value));
+        }
+      }
+      for (const MetricValue& value : values) {
+        // The suite leaves undefined values out; JSON has no NaN either way.
+        if (!std::isfinite(value.value)) continue;
+        if (auto s = metrics_->Write(epoch, value.name, value.value); !s.ok()) return s;
+        ++written;
+        if (value.name == kNccTestAccMetric) {
+          headline = absl::StrFormat("%s %.4f, ", value.name, value.value);
+        }
+      }
+    }
+    Log(absl::StrFormat("epoch %d: %s%d metrics of %d layers (%.1f s)", epoch, headline,
+                        written, plan_.taps.size(), Now() - start));
+    if (auto s = metrics_->EndEpoch(epoch); !s.ok()) return s;
+    if (epoch == config_.epochs && !options_.export_dir.empty()) return Export(train, test);
+    return absl::OkStatus();
+  }
+
+  absl::Status Export(const std::vector<torch::Tensor>& train,
+                      const std::vector<torch::Tensor>& test) {
+    if (auto s = ExportLayerFeatures(options_.export_dir, plan_, train, test, data_); !s.ok()) {
       return s;
     }
-    if (auto s = metrics_->Write(epoch, kNccTestAccMetric, test_acc); !s.ok()) {
-      return s;
-    }
-    Log(absl::StrFormat("epoch %d: ncc accuracy train %.4f test %.4f (%.1f s)",
-                        epoch, train_acc, test_acc, Now() - start));
-    return metrics_->EndEpoch(epoch);
+    Log(absl::StrCat("features of ", plan_.taps.size(), " layers exported to ",
+                     options_.export_dir));
+    return absl::OkStatus();
   }
 
   // Constant after construction.
@@ -352,6 +387,9 @@ class TrialRunner {
   SslNetwork network_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   int64_t step_ = 0;  // optimiser steps taken over the whole run
+
+  // Set once at the start of Run.
+  MeasurementPlan plan_;
 
   // Declared before metrics_, which writes to it until it is destroyed.
   std::ostream echo_gate_{nullptr};
@@ -374,17 +412,14 @@ absl::Status CheckRunnable(const TrialConfig& config) {
         "optim.warmup_epochs (", config.optim.warmup_epochs,
         ") must be >= 0 and smaller than epochs (", config.epochs, ")"));
   }
-  return absl::OkStatus();
+  return ValidateAnalysisConfig(config.analysis);
 }
 
 absl::Status RunTrialOrThrow(const TrialConfig& config,
                              const TrainerOptions& options) {
   if (auto s = CheckRunnable(config); !s.ok()) return s;
   KeepLargeAllocationsInHeap();
-  SetComputeThreads(static_cast<int>(
-      config.threads > 0
-          ? config.threads
-          : std::max<unsigned>(1, std::thread::hardware_concurrency())));
+  SetComputeThreads(static_cast<int>(config.threads));  // 0: one per core
   auto device = ConfigureDevice(config);
   if (!device.ok()) return device.status();
   torch::manual_seed(config.seed);

@@ -33,15 +33,49 @@
 // differ) is refused before anything in out_dir changes.
 //
 // Metrics: epoch 0 is the model before training, epoch E >= 1 the model after
-// E epochs. Measured epochs (0, every analysis.every-th, and the last) get
-// NCC accuracies of the embedding on the unaugmented train and test subsets
-// (centers from the train subset): ncc_train_acc/fine/embedding and
-// ncc_test_acc/fine/embedding. Every epoch E >= 1 gets loss/total and
-// loss/<term> for each of the method's terms (VICReg: invariance, variance,
-// covariance; SimCLR: nt_xent; BYOL: regression; Barlow Twins: on_diagonal,
-// off_diagonal), means over the epoch's steps, the terms unweighted, and
-// time/epoch_seconds (the training steps, without the measurement). Every
-// epoch with metrics ends with one epoch_end line.
+// E epochs. Every epoch E >= 1 gets loss/total and loss/<term> for each of
+// the method's terms (VICReg: invariance, variance, covariance; SimCLR:
+// nt_xent; BYOL: regression; Barlow Twins: on_diagonal, off_diagonal),
+// means over the epoch's steps, the terms unweighted, and time/epoch_seconds
+// (the training steps, without the measurement). Every epoch with metrics
+// ends with one epoch_end line.
+//
+// Measured epochs (0, every analysis.every-th, and the last) also get the
+// metric suite (analysis/metric_suite.h) of every selected layer tap
+// (analysis.layers: the backbone's stages, "embedding", the projector's
+// "projector1".."projectorK") for every selected target (analysis.targets)
+// and metric group (analysis.metrics), named `<metric>/<target>/<layer>`,
+// e.g. ncc_test_acc/fine/embedding, cdnv/random/stage2; per layer first the
+// `sample` target, then the others in analysis.targets order. How
+// (layer_features.h): the network in eval mode (running BatchNorm
+// statistics), one no-grad forward pass over the measured rows, the first
+// analysis.max_samples training and test images (0: all), unaugmented,
+// collecting every selected tap (conv taps global-average-pooled to
+// [rows, C]); the targets `fine` and `coarse` are the data's labels,
+// `random` a partition of those rows into num_classes classes seeded from
+// config.seed (the same at every epoch and after a resume), a user's label
+// file its first rows; `sample` has its own rows: views of the first
+// analysis.sample_images training images, augmented once per trial with
+// generators seeded from config.seed, each image its own class. The
+// analysis runs on the training device. Measuring never changes the
+// training: it draws nothing from the training's generators (they are
+// saved and restored around it) and leaves the parameters and BatchNorm
+// statistics alone, so the losses are the same whatever is measured
+// (bitwise on the CPU).
+//
+// Memory: the features of every selected tap for the measured rows are held
+// at once, about (train rows + test rows) x (sum of the selected taps'
+// widths) x 4 bytes, plus 2 x sample_images x sample_views rows for the
+// `sample` target, plus the suite's working memory (analysis/*.h; the kNN
+// search is chunked, the linear probe holds D x D matrices). For the
+// quickstart-like ConvNet depth 5 width 16 with a 3 x 512 projector, all
+// taps (16+32+64+128+256+256+512+512+512 = 2288 floats a row) at 10,000 +
+// 10,000 rows: about 180 MB.
+//
+// Feature export: with options.export_dir set, after the last epoch's
+// measurement (or, for a trial resumed after its last epoch, at once) the
+// measured rows' features of every selected tap and their fine and coarse
+// labels are written there as .npy files (see ExportLayerFeatures).
 //
 // Thread contract: RunTrial uses LibTorch's global state (seed, thread count,
 // generators, autocast); run one trial per process at a time.
@@ -78,6 +112,10 @@ struct TrainerOptions {
   // Seconds on a monotonic clock; null: std::chrono::steady_clock. Tests
   // inject a fake clock to make time/epoch_seconds deterministic too.
   std::function<double()> now_seconds;
+  // When set: where the last epoch's features go (`<layer>.train.npy`,
+  // `<layer>.test.npy`, `labels.{fine,coarse}.{train,test}.npy`), created if
+  // missing. Empty: no export.
+  std::string export_dir;
   // Test seam: when > 0, the run returns OK right after epoch
   // stop_after_epoch's checkpoint is written, leaving out_dir as a process
   // killed at that moment would. 0: run to config.epochs.
@@ -87,17 +125,23 @@ struct TrainerOptions {
 // Runs the trial. On success every epoch's metrics and the last checkpoint
 // are written. On failure returns, with a message naming what and where:
 //   InvalidArgument   the configuration cannot run (a subset larger than the
-//                     dataset, a batch larger than the training subset)
+//                     dataset, a batch larger than the training subset, an
+//                     analysis.layers name the network has no tap of: the
+//                     message names it and lists the taps; a label file of
+//                     the wrong type, too short or with a label outside
+//                     [0, 100000))
 //   FailedPrecondition
 //                     device cuda without a CUDA device or LibTorch build;
 //                     out_dir/checkpoint.pt belongs to another configuration
 //                     (the message names the first differing key)
 //   NotFound, PermissionDenied, DataLoss
-//                     a dataset file is missing, unreadable or corrupt;
+//                     a dataset or label file is missing, unreadable or
+//                     corrupt (named);
 //                     DataLoss also for an unreadable checkpoint
 //   Aborted           the loss stopped being finite: "diverged: loss is nan
 //                     at epoch E step S" (S counts from 1 within the epoch)
-//   Unavailable       out_dir or a file in it cannot be written
+//   Unavailable       out_dir or a file in it, or the export, cannot be
+//                     written
 //   Internal          any other LibTorch error
 absl::Status RunTrial(const TrialConfig& config, const TrainerOptions& options);
 
