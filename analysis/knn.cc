@@ -1,7 +1,9 @@
 #include "analysis/knn.h"
 
 #include <algorithm>
+#include <tuple>
 
+#include "analysis/fast_products.h"
 #include "analysis/row_chunks.h"
 
 namespace sslsweep {
@@ -27,21 +29,38 @@ torch::Tensor UnitRows(const torch::Tensor& rows, torch::ScalarType type) {
       rows.to(type), torch::nn::functional::NormalizeFuncOptions().dim(1));
 }
 
-// query_unit [r, D] times train_unit [N, D] transposed: [r, N].
-torch::Tensor Similarities(const torch::Tensor& query_unit,
-                           const torch::Tensor& train_unit) {
-  // LibTorch's CPU mm calls the system BLAS, which may be a generic build
-  // (Debian's OpenBLAS 0.3.21 takes a Sapphire Rapids for an SSE3-only
-  // Prescott: 30 GFLOP/s on two cores), while oneDNN, which LibTorch
-  // carries, generates kernels for the CPU it runs on (200 GFLOP/s there).
-  // Both compute the same float32 products.
-  if (at::hasMKLDNN() && query_unit.is_cpu() &&
-      query_unit.scalar_type() == torch::kFloat32) {
-    return at::mkldnn_linear(query_unit.to_mkldnn(), train_unit,
-                             /*bias=*/{})
-        .to_dense();
+// Candidates kept from the bfloat16 ranking for the exact float32 re-rank.
+// bfloat16 keeps 8 significant bits of each coordinate, so a similarity of
+// unit vectors moves by at most 4e-3 (Cauchy-Schwarz), typically 1e-4;
+// 2k + 16 candidates hold the k true neighbours unless more than k + 16
+// rows crowd within that distance of the k-th one.
+int64_t CandidateCount(int64_t k, int64_t rows) { return std::min(rows, 2 * k + 16); }
+
+// The k most similar rows of train_unit for each row of query_unit, most
+// similar first: (similarities, indices).
+std::tuple<torch::Tensor, torch::Tensor> TopNeighbors(const torch::Tensor& query_unit,
+                                                      const torch::Tensor& train_unit,
+                                                      const torch::Tensor& train_bf16,
+                                                      int64_t k) {
+  if (!train_bf16.defined()) {
+    return ProductWithTransposed(query_unit, train_unit)
+        .topk(k, /*dim=*/1, /*largest=*/true, /*sorted=*/true);
   }
-  return query_unit.mm(train_unit.t());
+  const int64_t rows = query_unit.size(0);
+  const int64_t count = CandidateCount(k, train_unit.size(0));
+  const torch::Tensor candidates =
+      std::get<1>(ProductWithTransposed(query_unit.to(torch::kBFloat16), train_bf16)
+                      .topk(count, /*dim=*/1, /*largest=*/true, /*sorted=*/false));
+  // The candidates' similarities again, in float32: the neighbours and their
+  // vote weights are those of a float32 search.
+  const torch::Tensor exact =
+      torch::bmm(train_unit.index_select(0, candidates.flatten())
+                     .view({rows, count, train_unit.size(1)}),
+                 query_unit.unsqueeze(2))
+          .squeeze(2);
+  auto [similarities, positions] =
+      exact.topk(k, /*dim=*/1, /*largest=*/true, /*sorted=*/true);
+  return {similarities, candidates.gather(1, positions)};
 }
 
 }  // namespace
@@ -76,12 +95,17 @@ NeighborTable FindNearestNeighbors(const torch::Tensor& train,
       {rows, k}, torch::TensorOptions(train.device()).dtype(torch::kInt64));
   table.similarities = torch::empty(
       {rows, k}, torch::TensorOptions(train.device()).dtype(search_type));
+  // float64 inputs get a float64 search; float32 ones a bfloat16 ranking
+  // re-ranked in float32 where bfloat16 products are native.
+  torch::Tensor train_bf16;
+  if (search_type == torch::kFloat32 && HasFastBfloat16Products(train.device()) &&
+      CandidateCount(k, train.size(0)) < train.size(0)) {
+    train_bf16 = train_unit.to(torch::kBFloat16);
+  }
   ForEachRowChunk(rows, options.chunk_rows, [&](int64_t begin, int64_t end) {
-    const torch::Tensor similarities = Similarities(
-        UnitRows(queries.slice(0, begin, end), search_type).contiguous(),
-        train_unit);
-    auto [top_similarities, top_indices] =
-        similarities.topk(k, /*dim=*/1, /*largest=*/true, /*sorted=*/true);
+    auto [top_similarities, top_indices] = TopNeighbors(
+        UnitRows(queries.slice(0, begin, end), search_type).contiguous(), train_unit,
+        train_bf16, k);
     table.similarities.slice(0, begin, end).copy_(top_similarities);
     table.indices.slice(0, begin, end).copy_(top_indices);
   });

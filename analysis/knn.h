@@ -10,6 +10,11 @@
 // normalised vectors; float64 inputs are searched in float64), in chunks of
 // query rows, so memory beyond the inputs is about 2 * chunk_rows * N_train
 // floats, a normalised copy of the training rows, and the [Q, k] result.
+// Where bfloat16 products are native (fast_products.h: CUDA, or a CPU with
+// AVX512-BF16), the 2k + 16 best candidates are found in bfloat16, twice as
+// fast, and re-ranked with float32 similarities: the result is the float32
+// search's unless more than k + 16 rows lie within bfloat16's rounding
+// (< 4e-3 in similarity) of the k-th neighbour.
 //
 // Thread contract: the functions are pure and may be called concurrently.
 // Preconditions are checked with TORCH_CHECK (throws c10::Error).

@@ -7,7 +7,7 @@
 //   nc1                           Tr(Sigma_W Sigma_B^+) / C (train)
 //   knn_test_acc                  weighted cosine kNN accuracy
 //   linear_train_acc, linear_test_acc
-//                                 ridge linear probe accuracy
+//                                 logistic-regression linear probe accuracy
 // selected in groups by name: "ncc", "cdnv", "nc1", "knn", "linear". Test
 // metrics need test rows and test labels: a target without them gets only
 // the train metrics. The expensive parts that do not depend on labels (the

@@ -319,7 +319,6 @@ std::string Analyze(const AnalyzeOptions& options) {
   }
   suite.knn.k = options.knn_k;
   suite.knn.temperature = options.knn_temperature;
-  suite.probe.seed = options.seed;
 
   const bool have_test = !options.test_features_path.empty();
   std::vector<LabelSetSpec> label_sets;

@@ -38,8 +38,7 @@ struct AnalyzeOptions {
   std::string metrics = "all";  // metric groups, as ParseMetricSelection
   int64_t knn_k = 20;
   double knn_temperature = 0.07;
-  // The random partition (train: seed, test: seed + 1) and the linear probe's
-  // holdout split.
+  // The random partition (train: seed, test: seed + 1).
   uint64_t seed = 0;
   std::string layer = "features";  // the <layer> part of each metric name
   int threads = 0;                 // LibTorch intra-op threads; 0: its default (every core)

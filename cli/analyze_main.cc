@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--seed", options.seed,
-                 "seed of the random partition (test: seed + 1) and the probe's holdout split")
+                 "seed of the random partition (test: seed + 1)")
       ->capture_default_str();
   app.add_option("--layer", options.layer, "the <layer> part of the metric names")
       ->capture_default_str();

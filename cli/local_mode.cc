@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/commands.h"
@@ -40,10 +41,12 @@ absl::Status CheckDataFiles(const std::string& path, const std::string& yaml) {
       if (!checked.insert(file).second) continue;
       std::error_code error;
       if (!std::filesystem::is_regular_file(file, error)) {
+        const bool dataset_file = absl::StartsWith(file, config->data.root);
         return absl::NotFoundError(absl::StrCat(
-            path, ": trial ", trial.index, " reads ", file,
-            ", which does not exist; install Debian's dataset-fashion-mnist or set "
-            "trial.data.root to the folder that has the files"));
+            path, ": trial ", trial.index, " reads ", file, ", which does not exist; ",
+            dataset_file ? "install Debian's dataset-fashion-mnist or set trial.data.root "
+                           "to the folder that has the files"
+                         : "fix its path in analysis.label_files"));
       }
     }
   }

@@ -125,6 +125,25 @@ TEST(KnnTest, MatchesBruteForceSearch) {
   EXPECT_TRUE(torch::equal(table.indices, brute.slice(1, 0, 5)));
 }
 
+// Enough training rows for the bfloat16 candidate search where the CPU has
+// it (fast_products.h); wherever it runs, the neighbours and their
+// similarities must be those of a float32 search.
+TEST(KnnTest, LargeSearchMatchesFloat32BruteForce) {
+  torch::manual_seed(5);
+  const torch::Tensor train = torch::randn({4000, 64});
+  const torch::Tensor queries = torch::randn({300, 64});
+  KnnOptions options = WithK(20);
+  options.chunk_rows = 128;
+  const NeighborTable table = FindNearestNeighbors(train, queries, options);
+  const torch::Tensor train_unit = train / train.norm(2, 1, true);
+  const torch::Tensor query_unit = queries / queries.norm(2, 1, true);
+  auto [similarities, indices] =
+      query_unit.to(torch::kFloat64).mm(train_unit.to(torch::kFloat64).t()).topk(20, 1);
+  EXPECT_TRUE(torch::equal(table.indices, indices));
+  EXPECT_LT((table.similarities.to(torch::kFloat64) - similarities).abs().max().item<double>(),
+            1e-5);
+}
+
 TEST(KnnTest, Float64InputIsSearchedInFloat64) {
   torch::manual_seed(8);
   const torch::Tensor train = torch::randn({40, 4}, torch::kFloat64);

@@ -217,7 +217,6 @@ absl::StatusOr<MeasurementPlan> PrepareMeasurement(const TrialConfig& config,
   }
   plan.suite.knn.k = analysis.knn_k;
   plan.suite.knn.temperature = analysis.knn_temperature;
-  plan.suite.probe.seed = static_cast<uint64_t>(config.seed) + kLinearProbeSeedOffset;
 
   const torch::Device device = data.train_images.device();
   const int64_t train_rows = MeasuredRows(data.train_images.size(0), analysis.max_samples);

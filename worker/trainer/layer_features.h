@@ -41,7 +41,6 @@ namespace sslsweep {
 inline constexpr uint64_t kRandomTrainLabelsSeedOffset = 0x5eed0001;
 inline constexpr uint64_t kRandomTestLabelsSeedOffset = 0x5eed0002;
 inline constexpr uint64_t kSampleViewsSeedOffset = 0x5eed0003;
-inline constexpr uint64_t kLinearProbeSeedOffset = 0x5eed0004;
 
 // Every tap of the network, in forward order: backbone.tap_names() (ending
 // with "embedding"), then method.projector_tap_names().
