@@ -6,22 +6,11 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/tensor_test_util.h"
 
 namespace sslsweep {
 namespace {
 
-torch::Tensor Points(const std::vector<std::vector<float>>& rows) {
-  torch::Tensor t = torch::empty({static_cast<int64_t>(rows.size()), 2});
-  for (size_t i = 0; i < rows.size(); ++i) {
-    t[i][0] = rows[i][0];
-    t[i][1] = rows[i][1];
-  }
-  return t;
-}
-
-torch::Tensor Labels(const std::vector<int64_t>& labels) {
-  return torch::tensor(labels, torch::kInt64);
-}
 
 std::vector<int64_t> ToVector(const torch::Tensor& t) {
   return std::vector<int64_t>(t.data_ptr<int64_t>(),
