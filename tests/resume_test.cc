@@ -23,6 +23,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
+#include "tests/trainer_test_util.h"
 #include "nlohmann/json.hpp"
 #include "worker/trainer/checkpoint.h"
 #include "worker/trainer/trainer.h"
@@ -54,31 +55,6 @@ TrialConfig TinyConfig(const std::string& optimizer) {
     config.optim.lr = 0.02;
   }
   return config;
-}
-
-struct TrialRun {
-  absl::Status status;
-  std::string echoed;  // what went to metrics_echo
-  std::string log;
-};
-
-TrialRun RunInProcess(const TrialConfig& config,
-                      const std::filesystem::path& out,
-                      int64_t stop_after_epoch = 0) {
-  std::ostringstream echo;
-  std::ostringstream log;
-  TrainerOptions options;
-  options.out_dir = out.string();
-  options.metrics_echo = &echo;
-  options.log = &log;
-  auto now = std::make_shared<double>(0.0);
-  options.now_seconds = [now] { return *now += 1.0; };
-  options.stop_after_epoch = stop_after_epoch;
-  TrialRun run;
-  run.status = RunTrial(config, options);
-  run.echoed = echo.str();
-  run.log = log.str();
-  return run;
 }
 
 int64_t CheckpointEpoch(const std::filesystem::path& path) {

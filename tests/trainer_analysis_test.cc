@@ -28,6 +28,16 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
+// The taps of TinySyntheticConfig's network.
+const std::vector<std::string> kTinyTaps = {"stage1",     "stage2",     "embedding",
+                                            "projector1", "projector2", "projector3"};
+// The suite's metrics of a target with test labels, and of one without.
+const std::vector<std::string> kTrainTestMetrics = {
+    "ncc_train_acc", "ncc_test_acc", "cdnv", "nc1", "knn_test_acc", "linear_train_acc",
+    "linear_test_acc"};
+const std::vector<std::string> kTrainOnlyMetrics = {"ncc_train_acc", "cdnv", "nc1",
+                                                    "linear_train_acc"};
+
 TEST(RunTrialTest, TinySyntheticTrialWritesTheMetricsContract) {
   const auto dir = TempDir("tiny");
   const auto out = dir / "trial";  // created by RunTrial

@@ -39,16 +39,6 @@ inline TrialConfig TinySyntheticConfig() {
   return config;
 }
 
-// The taps of TinySyntheticConfig's network.
-const std::vector<std::string> kTinyTaps = {"stage1",     "stage2",     "embedding",
-                                            "projector1", "projector2", "projector3"};
-// The suite's metrics of a target with test labels, and of one without.
-const std::vector<std::string> kTrainTestMetrics = {
-    "ncc_train_acc", "ncc_test_acc", "cdnv", "nc1", "knn_test_acc", "linear_train_acc",
-    "linear_test_acc"};
-const std::vector<std::string> kTrainOnlyMetrics = {"ncc_train_acc", "cdnv", "nc1",
-                                                    "linear_train_acc"};
-
 // A clock that advances one second per reading, so that the epoch times
 // (and hence whole metrics files) are reproducible.
 inline std::function<double()> FakeClock() {
@@ -60,19 +50,26 @@ struct TrialRun {
   absl::Status status;
   std::string metrics;  // metrics.jsonl
   std::string echoed;   // what went to metrics_echo
+  std::string log;      // what went to the progress log
 };
 
-inline TrialRun RunInProcess(const TrialConfig& config,
-                      const std::filesystem::path& out) {
+// Runs `config` into `out` with the fake clock; stop_after_epoch as
+// TrainerOptions (0: to the end).
+inline TrialRun RunInProcess(const TrialConfig& config, const std::filesystem::path& out,
+                             int64_t stop_after_epoch = 0) {
   std::ostringstream echo;
+  std::ostringstream log;
   TrainerOptions options;
   options.out_dir = out.string();
   options.metrics_echo = &echo;
+  options.log = &log;
   options.now_seconds = FakeClock();
+  options.stop_after_epoch = stop_after_epoch;
   TrialRun run;
   run.status = RunTrial(config, options);
   run.metrics = ReadFile(out / "metrics.jsonl");
   run.echoed = echo.str();
+  run.log = log.str();
   return run;
 }
 
