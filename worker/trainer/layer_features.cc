@@ -211,7 +211,7 @@ absl::StatusOr<MeasurementPlan> PrepareMeasurement(const TrialConfig& config,
   plan.taps = *std::move(taps);
 
   std::string metrics_error;
-  if (!ParseMetricSelection(absl::StrJoin(SplitAnalysisList(analysis.metrics), ","),
+  if (!ParseMetricSelection(analysis.metrics,
                             &plan.suite.metrics, &metrics_error)) {
     return absl::InvalidArgumentError(absl::StrCat("analysis.metrics: ", metrics_error));
   }
