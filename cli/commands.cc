@@ -92,6 +92,23 @@ int CancelCommand(SweepClient& client, int64_t sweep_id, std::ostream& out, std:
   return kExitOk;
 }
 
+int CancelTrialCommand(SweepClient& client, int64_t trial_id, std::ostream& out,
+                       std::ostream& err) {
+  auto response = client.CancelTrial(trial_id);
+  if (!response.ok()) return ReportError(response.status(), err);
+  out << "trial " << trial_id
+      << (response->cancelled() ? " cancelled\n" : " had already ended; nothing changed\n");
+  return kExitOk;
+}
+
+int UnquarantineCommand(SweepClient& client, const std::string& worker_id, std::ostream& out,
+                        std::ostream& err) {
+  auto response = client.UnquarantineWorker(worker_id);
+  if (!response.ok()) return ReportError(response.status(), err);
+  out << "worker " << worker_id << " may lease trials again\n";
+  return kExitOk;
+}
+
 int WorkersCommand(SweepClient& client, std::ostream& out, std::ostream& err) {
   auto response = client.ListWorkers();
   if (!response.ok()) return ReportError(response.status(), err);

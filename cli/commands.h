@@ -36,7 +36,11 @@ int ResultsCommand(SweepClient& client, int64_t sweep_id,
                    const std::vector<std::string>& metric_patterns, std::ostream& out,
                    std::ostream& err);
 int CancelCommand(SweepClient& client, int64_t sweep_id, std::ostream& out, std::ostream& err);
+int CancelTrialCommand(SweepClient& client, int64_t trial_id, std::ostream& out,
+                       std::ostream& err);
 int WorkersCommand(SweepClient& client, std::ostream& out, std::ostream& err);
+int UnquarantineCommand(SweepClient& client, const std::string& worker_id, std::ostream& out,
+                        std::ostream& err);
 
 }  // namespace sslsweep
 

@@ -18,6 +18,7 @@
 #include "coordinator/clock.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/grpc_services.h"
+#include "coordinator/lease_reaper.h"
 #include "coordinator/store.h"
 #include "coordinator/sweep_spec.h"
 #include "worker/agent/subprocess.h"
@@ -84,11 +85,14 @@ int RunLocal(const LocalOptions& options, std::ostream& out, std::ostream& err) 
 
   auto store = Store::Open({options.db_path});
   if (!store.ok()) return ReportError(store.status(), err);
+  auto checkpoints = CheckpointFiles::Open({options.db_path + ".checkpoints"});
+  if (!checkpoints.ok()) return ReportError(checkpoints.status(), err);
   SystemClock clock;
   CoordinatorOptions coordinator_options;
-  coordinator_options.heartbeat_interval_ms = 2000;
   coordinator_options.idle_retry_ms = 200;
-  Coordinator coordinator(store->get(), &clock, coordinator_options);
+  Coordinator coordinator(store->get(), checkpoints->get(), &clock, coordinator_options);
+  if (auto s = coordinator.Recover(); !s.ok()) return ReportError(s, err);
+  LeaseReaper reaper(&coordinator, coordinator_options.lease_ms, &err);
   auto server = CoordinatorServer::Start(&coordinator, "127.0.0.1:0");
   if (!server.ok()) return ReportError(server.status(), err);
   const std::string address = absl::StrCat("127.0.0.1:", (*server)->port());
@@ -105,7 +109,7 @@ int RunLocal(const LocalOptions& options, std::ostream& out, std::ostream& err) 
       << " local workers x " << threads << " threads (db " << options.db_path << ")"
       << std::endl;
 
-  // Ctrl-C stops the workers (their trials are failed with a reason) and
+  // Ctrl-C stops the workers (their trials go back to the queue) and
   // leaves the database consistent.
   struct sigaction action = {};
   action.sa_handler = [](int signal) { g_signal = signal; };
@@ -164,8 +168,9 @@ int RunLocal(const LocalOptions& options, std::ostream& out, std::ostream& err) 
   out << "\n" << SweepSummaryLine(status.sweep()) << "\n\n"
       << ResultsTable(*results, options.metric_patterns);
   (*server)->Shutdown();
-  return status.sweep().trials_succeeded() == status.sweep().trials_total() ? kExitOk
-                                                                           : kExitRefused;
+  // A trial pruned by early termination ended as the sweep asked.
+  const int ended_well = status.sweep().trials_succeeded() + status.sweep().trials_pruned();
+  return ended_well == status.sweep().trials_total() ? kExitOk : kExitRefused;
 }
 
 }  // namespace sslsweep

@@ -48,6 +48,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> metrics = {"ncc_test_acc/*/embedding", "loss/total"};
   std::string path;
   int64_t sweep_id = 0;
+  int64_t trial_id = 0;
+  std::string worker_id;
   sslsweep::LocalOptions local;
   local.bin_dir = sslsweep::ExecutableDir();
 
@@ -78,9 +80,18 @@ int main(int argc, char** argv) {
   add_id(results);
   add_metrics(results);
   results->footer("Example: sslsweep results 1 --metrics 'ncc_test_acc/*'");
-  CLI::App* cancel = app.add_subcommand("cancel", "cancel a sweep's pending and running trials");
-  add_id(cancel);
+  CLI::App* cancel = app.add_subcommand(
+      "cancel", "cancel a sweep's pending and running trials, or one trial (--trial)");
+  cancel->add_option("SWEEP_ID", sweep_id, "the sweep's id (from submit or ls)")
+      ->check(CLI::PositiveNumber);
+  cancel->add_option("--trial", trial_id, "cancel only this trial (ids from status)")
+      ->check(CLI::PositiveNumber);
+  cancel->footer("Examples: sslsweep cancel 3; sslsweep cancel --trial 17");
   CLI::App* workers = app.add_subcommand("workers", "list registered workers");
+  CLI::App* unquarantine = app.add_subcommand(
+      "unquarantine", "let a quarantined worker lease trials again");
+  unquarantine->add_option("WORKER_ID", worker_id, "the worker's id (from workers)")
+      ->required();
   CLI::App* local_command = app.add_subcommand(
       "local", "run a sweep on this machine: embedded coordinator and local workers");
   local_command->add_option("FILE", local.sweep_path, "sweep YAML")->required();
@@ -118,7 +129,17 @@ int main(int argc, char** argv) {
   if (*ls) return sslsweep::ListCommand(client, std::cout, std::cerr);
   if (*status) return sslsweep::StatusCommand(client, sweep_id, std::cout, std::cerr);
   if (*results) return sslsweep::ResultsCommand(client, sweep_id, metrics, std::cout, std::cerr);
-  if (*cancel) return sslsweep::CancelCommand(client, sweep_id, std::cout, std::cerr);
+  if (*cancel) {
+    if ((sweep_id > 0) == (trial_id > 0)) {
+      std::cerr << "sslsweep cancel: give a SWEEP_ID or --trial TRIAL_ID, not both\n";
+      return sslsweep::kExitBadInput;
+    }
+    return trial_id > 0 ? sslsweep::CancelTrialCommand(client, trial_id, std::cout, std::cerr)
+                        : sslsweep::CancelCommand(client, sweep_id, std::cout, std::cerr);
+  }
+  if (*unquarantine) {
+    return sslsweep::UnquarantineCommand(client, worker_id, std::cout, std::cerr);
+  }
   if (*workers) return sslsweep::WorkersCommand(client, std::cout, std::cerr);
   return sslsweep::kExitBadInput;
 }

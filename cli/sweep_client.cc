@@ -72,4 +72,19 @@ absl::StatusOr<v1::ListWorkersResponse> SweepClient::ListWorkers() {
       &v1::SweepService::Stub::ListWorkers, v1::ListWorkersRequest());
 }
 
+absl::StatusOr<v1::CancelTrialResponse> SweepClient::CancelTrial(int64_t trial_id) {
+  v1::CancelTrialRequest request;
+  request.set_trial_id(trial_id);
+  return Call<v1::CancelTrialRequest, v1::CancelTrialResponse>(
+      &v1::SweepService::Stub::CancelTrial, request);
+}
+
+absl::StatusOr<v1::UnquarantineWorkerResponse> SweepClient::UnquarantineWorker(
+    const std::string& worker_id) {
+  v1::UnquarantineWorkerRequest request;
+  request.set_worker_id(worker_id);
+  return Call<v1::UnquarantineWorkerRequest, v1::UnquarantineWorkerResponse>(
+      &v1::SweepService::Stub::UnquarantineWorker, request);
+}
+
 }  // namespace sslsweep

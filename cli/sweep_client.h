@@ -29,6 +29,8 @@ class SweepClient {
   absl::StatusOr<v1::CancelSweepResponse> CancelSweep(int64_t sweep_id);
   absl::StatusOr<v1::GetResultsResponse> GetResults(int64_t sweep_id);
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers();
+  absl::StatusOr<v1::CancelTrialResponse> CancelTrial(int64_t trial_id);
+  absl::StatusOr<v1::UnquarantineWorkerResponse> UnquarantineWorker(const std::string& worker_id);
 
  private:
   template <typename Request, typename Response, typename Method>

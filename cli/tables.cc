@@ -44,6 +44,7 @@ std::string StateName(v1::TrialState state) {
     case v1::TRIAL_SUCCEEDED: return "succeeded";
     case v1::TRIAL_FAILED: return "failed";
     case v1::TRIAL_CANCELLED: return "cancelled";
+    case v1::TRIAL_PRUNED: return "pruned";
     default: return "unknown";
   }
 }
@@ -98,18 +99,23 @@ std::string StatusTable(const v1::GetSweepStatusResponse& status) {
     std::vector<std::string> params;
     for (const v1::Param& p : t.params()) params.push_back(absl::StrCat(p.path(), "=", p.value()));
     rows.push_back({absl::StrCat(t.trial_id()), StateName(t.state()), absl::StrCat(t.attempt()),
+                    absl::StrCat(t.failures(), "/", status.sweep().max_attempts()),
                     t.worker_id().empty() ? "-" : t.worker_id(),
                     absl::StrCat(std::max(t.epoch(), 0), "/", t.epochs_total()),
+                    t.checkpoint_epoch() < 0 ? "-" : absl::StrCat(t.checkpoint_epoch()),
                     absl::StrJoin(params, " "), t.failure_reason()});
   }
-  return FormatTable({"trial", "state", "attempt", "worker", "epoch", "params", "reason"}, rows);
+  return FormatTable({"trial", "state", "attempt", "failures", "worker", "epoch", "checkpoint",
+                      "params", "reason"},
+                     rows);
 }
 
 std::string SweepSummaryLine(const v1::SweepSummary& s) {
   return absl::StrCat("sweep ", s.sweep_id(), " '", s.name(), "': ", StateName(s.state()), ", ",
                       s.trials_total(), " trials: ", s.trials_succeeded(), " succeeded, ",
                       s.trials_running(), " running, ", s.trials_pending(), " pending, ",
-                      s.trials_failed(), " failed, ", s.trials_cancelled(), " cancelled");
+                      s.trials_failed(), " failed, ", s.trials_pruned(), " pruned, ",
+                      s.trials_cancelled(), " cancelled");
 }
 
 std::string SweepsTable(const v1::ListSweepsResponse& sweeps) {
@@ -126,11 +132,17 @@ std::string SweepsTable(const v1::ListSweepsResponse& sweeps) {
 std::string WorkersTable(const v1::ListWorkersResponse& workers, int64_t now_ms) {
   std::vector<std::vector<std::string>> rows;
   for (const v1::WorkerInfo& w : workers.workers()) {
-    rows.push_back({w.worker_id(), w.hostname(),
+    const char* state = w.state() == v1::WORKER_QUARANTINED ? "quarantined"
+                        : w.state() == v1::WORKER_LOST      ? "lost"
+                                                            : "alive";
+    rows.push_back({w.worker_id(), w.hostname(), state,
                     absl::StrFormat("%.1fs ago", (now_ms - w.last_heartbeat_ms()) / 1000.0),
-                    absl::StrJoin(w.running_trial_ids(), ",")});
+                    w.running_trial_ids().empty() ? "-" : absl::StrJoin(w.running_trial_ids(), ","),
+                    absl::StrCat(w.consecutive_failures()), w.quarantine_reason()});
   }
-  return FormatTable({"worker", "host", "last heartbeat", "trials"}, rows);
+  return FormatTable({"worker", "host", "state", "last heartbeat", "trials", "failures in a row",
+                      "quarantine reason"},
+                     rows);
 }
 
 }  // namespace sslsweep

@@ -1,5 +1,6 @@
 #include "coordinator/coordinator.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
@@ -47,6 +48,18 @@ absl::Status CheckMetricName(const std::string& name) {
   return absl::OkStatus();
 }
 
+// The fields that name an attempt; the store checks that the worker holds it.
+absl::Status CheckAttemptFields(const std::string& worker_id, int64_t trial_id,
+                                int32_t attempt) {
+  if (auto s = CheckWorkerId(worker_id); !s.ok()) return s;
+  if (auto s = CheckPositiveId("trial_id", trial_id); !s.ok()) return s;
+  if (attempt < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("attempt: expected a leased attempt (>= 1), got ", attempt));
+  }
+  return absl::OkStatus();
+}
+
 void FillSummary(const SweepRecord& sweep, v1::SweepSummary* out) {
   out->set_sweep_id(sweep.id);
   out->set_name(sweep.name);
@@ -59,6 +72,23 @@ void FillSummary(const SweepRecord& sweep, v1::SweepSummary* out) {
   out->set_trials_succeeded(count(TrialState::kSucceeded));
   out->set_trials_failed(count(TrialState::kFailed));
   out->set_trials_cancelled(count(TrialState::kCancelled));
+  out->set_trials_pruned(count(TrialState::kPruned));
+  out->set_priority(sweep.priority);
+  out->set_max_concurrent(sweep.max_concurrent);
+  out->set_max_attempts(sweep.max_attempts);
+}
+
+FailureKind FromProto(v1::FailureKind kind) {
+  switch (kind) {
+    case v1::FAILURE_DIVERGED: return FailureKind::kDiverged;
+    case v1::FAILURE_CONFIG: return FailureKind::kConfig;
+    case v1::FAILURE_RELEASED: return FailureKind::kReleased;
+    default: return FailureKind::kCrash;
+  }
+}
+
+bool Ended(TrialState state) {
+  return state != TrialState::kPending && state != TrialState::kRunning;
 }
 
 }  // namespace
@@ -70,6 +100,7 @@ v1::TrialState ToProto(TrialState state) {
     case TrialState::kSucceeded: return v1::TRIAL_SUCCEEDED;
     case TrialState::kFailed: return v1::TRIAL_FAILED;
     case TrialState::kCancelled: return v1::TRIAL_CANCELLED;
+    case TrialState::kPruned: return v1::TRIAL_PRUNED;
   }
   return v1::TRIAL_STATE_UNSPECIFIED;
 }
@@ -83,8 +114,31 @@ v1::SweepState ToProto(SweepState state) {
   return v1::SWEEP_STATE_UNSPECIFIED;
 }
 
-Coordinator::Coordinator(Store* store, Clock* clock, CoordinatorOptions options)
-    : store_(store), clock_(clock), options_(options) {}
+Coordinator::Coordinator(Store* store, CheckpointFiles* checkpoints, Clock* clock,
+                         CoordinatorOptions options)
+    : store_(store), checkpoints_(checkpoints), clock_(clock), options_(options) {}
+
+absl::Status Coordinator::Recover() {
+  absl::StatusOr<int32_t> renewed = store_->RenewAllLeases(clock_->NowMs() + options_.lease_ms);
+  if (!renewed.ok()) return renewed.status();
+  for (int64_t trial_id : checkpoints_->TrialIds()) {
+    absl::StatusOr<TrialRecord> trial = store_->GetTrial(trial_id);
+    if (!trial.ok() && !absl::IsNotFound(trial.status())) return trial.status();
+    const bool keep = trial.ok() && !Ended(trial->state);
+    checkpoints_->RemoveAllBut(trial_id, keep ? trial->checkpoint_epoch : -1);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<ExpiredLease>> Coordinator::ExpireLeases() {
+  absl::StatusOr<std::vector<ExpiredLease>> expired =
+      store_->ExpireLeases(clock_->NowMs(), options_.failure_policy);
+  if (!expired.ok()) return expired.status();
+  for (const ExpiredLease& lease : *expired) {
+    if (!lease.requeued) checkpoints_->RemoveAllBut(lease.trial_id, -1);
+  }
+  return expired;
+}
 
 absl::StatusOr<v1::SubmitSweepResponse> Coordinator::SubmitSweep(
     const v1::SubmitSweepRequest& request) {
@@ -103,7 +157,14 @@ absl::StatusOr<v1::SubmitSweepResponse> Coordinator::SubmitSweep(
   absl::StatusOr<std::vector<ExpandedTrial>> expanded = ExpandSweep(*spec);
   if (!expanded.ok()) return expanded.status();
 
-  NewSweep sweep{spec->name, request.yaml(), spec->metric.name, spec->metric.goal};
+  NewSweep sweep;
+  sweep.name = spec->name;
+  sweep.source_yaml = request.yaml();
+  sweep.metric_name = spec->metric.name;
+  sweep.metric_goal = spec->metric.goal;
+  sweep.max_attempts = spec->max_attempts;
+  sweep.max_concurrent = spec->max_concurrent;
+  sweep.priority = spec->priority;
   std::vector<NewTrial> trials;
   trials.reserve(expanded->size());
   for (ExpandedTrial& t : *expanded) {
@@ -153,6 +214,8 @@ absl::StatusOr<v1::GetSweepStatusResponse> Coordinator::GetSweepStatus(
     out->set_epoch(t.last_epoch);
     out->set_epochs_total(t.epochs);
     out->set_failure_reason(t.failure_reason);
+    out->set_failures(t.failures);
+    out->set_checkpoint_epoch(t.checkpoint_epoch);
     for (const ParamValue& p : t.params) {
       v1::Param* param = out->add_params();
       param->set_path(p.path);
@@ -168,8 +231,25 @@ absl::StatusOr<v1::CancelSweepResponse> Coordinator::CancelSweep(
   absl::StatusOr<int32_t> cancelled =
       store_->CancelSweep(request.sweep_id(), clock_->NowMs());
   if (!cancelled.ok()) return cancelled.status();
+  // Their checkpoints will not be resumed from.
+  if (*cancelled > 0) {
+    absl::StatusOr<std::vector<TrialRecord>> trials = store_->ListTrials(request.sweep_id());
+    if (!trials.ok()) return trials.status();
+    for (const TrialRecord& t : *trials) checkpoints_->RemoveAllBut(t.id, -1);
+  }
   v1::CancelSweepResponse response;
   response.set_trials_cancelled(*cancelled);
+  return response;
+}
+
+absl::StatusOr<v1::CancelTrialResponse> Coordinator::CancelTrial(
+    const v1::CancelTrialRequest& request) {
+  if (auto s = CheckPositiveId("trial_id", request.trial_id()); !s.ok()) return s;
+  absl::StatusOr<bool> cancelled = store_->CancelTrial(request.trial_id(), clock_->NowMs());
+  if (!cancelled.ok()) return cancelled.status();
+  if (*cancelled) checkpoints_->RemoveAllBut(request.trial_id(), -1);
+  v1::CancelTrialResponse response;
+  response.set_cancelled(*cancelled);
   return response;
 }
 
@@ -227,17 +307,33 @@ absl::StatusOr<v1::ListWorkersResponse> Coordinator::ListWorkers(
     const v1::ListWorkersRequest&) {
   absl::StatusOr<std::vector<WorkerRecord>> workers = store_->ListWorkers();
   if (!workers.ok()) return workers.status();
+  const int64_t now = clock_->NowMs();
   v1::ListWorkersResponse response;
   for (const WorkerRecord& w : *workers) {
     v1::WorkerInfo* out = response.add_workers();
     out->set_worker_id(w.id);
     out->set_hostname(w.hostname);
+    out->set_pid(w.pid);
     out->set_last_heartbeat_ms(w.last_heartbeat_ms);
-    absl::StatusOr<std::vector<int64_t>> running = store_->RunningTrials(w.id);
-    if (!running.ok()) return running.status();
-    for (int64_t id : *running) out->add_running_trial_ids(id);
+    for (int64_t id : w.running_trial_ids) out->add_running_trial_ids(id);
+    out->set_consecutive_failures(w.consecutive_failures);
+    out->set_quarantine_reason(w.quarantine_reason);
+    if (w.quarantined) {
+      out->set_state(v1::WORKER_QUARANTINED);
+    } else if (now - w.last_heartbeat_ms > options_.lease_ms) {
+      out->set_state(v1::WORKER_LOST);
+    } else {
+      out->set_state(v1::WORKER_ALIVE);
+    }
   }
   return response;
+}
+
+absl::StatusOr<v1::UnquarantineWorkerResponse> Coordinator::UnquarantineWorker(
+    const v1::UnquarantineWorkerRequest& request) {
+  if (auto s = CheckWorkerId(request.worker_id()); !s.ok()) return s;
+  if (auto s = store_->UnquarantineWorker(request.worker_id()); !s.ok()) return s;
+  return v1::UnquarantineWorkerResponse();
 }
 
 absl::StatusOr<v1::RegisterWorkerResponse> Coordinator::RegisterWorker(
@@ -257,34 +353,36 @@ absl::StatusOr<v1::RegisterWorkerResponse> Coordinator::RegisterWorker(
 absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(
     const v1::HeartbeatRequest& request) {
   if (auto s = CheckWorkerId(request.worker_id()); !s.ok()) return s;
-  if (auto s = store_->Heartbeat(request.worker_id(), clock_->NowMs(), options_.lease_ms);
-      !s.ok()) {
-    return s;
-  }
+  absl::StatusOr<HeartbeatOutcome> outcome =
+      store_->Heartbeat(request.worker_id(), clock_->NowMs(), options_.lease_ms);
+  if (!outcome.ok()) return outcome.status();
   // A trial the worker runs that the store no longer gives it (cancelled,
-  // or ended) must stop.
-  absl::StatusOr<std::vector<int64_t>> running = store_->RunningTrials(request.worker_id());
-  if (!running.ok()) return running.status();
-  std::set<int64_t> held(running->begin(), running->end());
+  // pruned, or leased again after this worker's lease expired) must stop.
+  const std::set<int64_t> held(outcome->running_trial_ids.begin(),
+                               outcome->running_trial_ids.end());
   v1::HeartbeatResponse response;
   for (int64_t id : request.running_trial_ids()) {
     if (held.count(id) == 0) response.add_stop_trial_ids(id);
   }
+  response.set_quarantined(outcome->quarantined);
   return response;
 }
 
 absl::StatusOr<v1::LeaseTrialResponse> Coordinator::LeaseTrial(
     const v1::LeaseTrialRequest& request) {
   if (auto s = CheckWorkerId(request.worker_id()); !s.ok()) return s;
-  const int64_t now = clock_->NowMs();
-  // Asking for work is a sign of life; it also rejects unknown workers.
-  if (auto s = store_->Heartbeat(request.worker_id(), now, options_.lease_ms); !s.ok()) {
-    return s;
-  }
   absl::StatusOr<std::optional<TrialRecord>> trial =
-      store_->LeaseNextTrial(request.worker_id(), now, options_.lease_ms);
-  if (!trial.ok()) return trial.status();
+      store_->LeaseNextTrial(request.worker_id(), clock_->NowMs(), options_.lease_ms);
   v1::LeaseTrialResponse response;
+  // The store refuses a quarantined worker with FailedPrecondition: not an
+  // error of the call, an answer ("no trials for you, and why").
+  if (absl::IsFailedPrecondition(trial.status())) {
+    response.set_granted(false);
+    response.set_refused_reason(std::string(trial.status().message()));
+    response.set_retry_after_ms(options_.quarantined_retry_ms);
+    return response;
+  }
+  if (!trial.ok()) return trial.status();
   if (!trial->has_value()) {
     response.set_granted(false);
     response.set_retry_after_ms(options_.idle_retry_ms);
@@ -298,31 +396,14 @@ absl::StatusOr<v1::LeaseTrialResponse> Coordinator::LeaseTrial(
   a->set_sweep_id(t.sweep_id);
   a->set_config_yaml(t.config_yaml);
   a->set_epochs(t.epochs);
+  a->set_checkpoint_epoch(t.checkpoint_epoch);
   return response;
 }
 
-absl::Status Coordinator::CheckAttempt(const std::string& worker_id, int64_t trial_id,
-                                       int32_t attempt) {
-  if (auto s = CheckWorkerId(worker_id); !s.ok()) return s;
-  if (auto s = CheckPositiveId("trial_id", trial_id); !s.ok()) return s;
-  if (attempt < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("attempt: expected a leased attempt (>= 1), got ", attempt));
-  }
-  absl::StatusOr<TrialRecord> trial = store_->GetTrial(trial_id);
-  if (!trial.ok()) return trial.status();
-  if (trial->worker_id != worker_id || trial->attempt != attempt) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "trial ", trial_id, " attempt ", attempt, " is not held by ", worker_id,
-        " (current attempt ", trial->attempt, " on '", trial->worker_id,
-        "'); stop it"));
-  }
-  return absl::OkStatus();
-}
 
 absl::StatusOr<v1::ReportMetricsResponse> Coordinator::ReportMetrics(
     const v1::ReportMetricsRequest& request) {
-  if (auto s = CheckAttempt(request.worker_id(), request.trial_id(), request.attempt());
+  if (auto s = CheckAttemptFields(request.worker_id(), request.trial_id(), request.attempt());
       !s.ok()) {
     return s;
   }
@@ -350,41 +431,125 @@ absl::StatusOr<v1::ReportMetricsResponse> Coordinator::ReportMetrics(
     }
     metrics.push_back({m.name(), m.value()});
   }
-  absl::StatusOr<int32_t> written = store_->RecordMetrics(
-      request.trial_id(), request.attempt(), request.epoch(), metrics);
-  if (!written.ok()) return written.status();
+  absl::StatusOr<RecordedMetrics> recorded = store_->RecordMetrics(
+      request.worker_id(), request.trial_id(), request.attempt(), request.epoch(), metrics);
+  if (!recorded.ok()) return recorded.status();
   v1::ReportMetricsResponse response;
-  response.set_rows_written(*written);
+  response.set_rows_written(recorded->rows_written);
+  absl::StatusOr<std::optional<std::string>> stop = ApplyEarlyTermination(
+      recorded->sweep_id, request.trial_id(), request.epoch(), metrics);
+  if (!stop.ok()) return stop.status();
+  if (stop->has_value()) {
+    response.set_stop(true);
+    response.set_stop_reason(**stop);
+  }
   return response;
 }
 
 absl::StatusOr<v1::FinishTrialResponse> Coordinator::FinishTrial(
     const v1::FinishTrialRequest& request) {
-  if (auto s = CheckAttempt(request.worker_id(), request.trial_id(), request.attempt());
+  if (auto s = CheckAttemptFields(request.worker_id(), request.trial_id(), request.attempt());
       !s.ok()) {
     return s;
   }
-  if (auto s = store_->FinishTrial(request.trial_id(), request.attempt(), clock_->NowMs());
+  if (auto s = store_->FinishTrial(request.worker_id(), request.trial_id(), request.attempt(),
+                                   clock_->NowMs());
       !s.ok()) {
     return s;
   }
+  checkpoints_->RemoveAllBut(request.trial_id(), -1);
   return v1::FinishTrialResponse();
 }
 
 absl::StatusOr<v1::FailTrialResponse> Coordinator::FailTrial(
     const v1::FailTrialRequest& request) {
-  if (auto s = CheckAttempt(request.worker_id(), request.trial_id(), request.attempt());
+  if (auto s = CheckAttemptFields(request.worker_id(), request.trial_id(), request.attempt());
       !s.ok()) {
     return s;
   }
   std::string reason = request.reason().substr(0, kMaxReasonBytes);
   if (reason.empty()) reason = "no reason given";
-  if (auto s = store_->FailTrial(request.trial_id(), request.attempt(), reason,
-                                 clock_->NowMs());
-      !s.ok()) {
-    return s;
+  absl::StatusOr<FailOutcome> outcome = store_->FailTrial(
+      request.worker_id(), request.trial_id(), request.attempt(), FromProto(request.kind()),
+      reason, clock_->NowMs(), options_.failure_policy);
+  if (!outcome.ok()) return outcome.status();
+  if (!outcome->requeued) checkpoints_->RemoveAllBut(request.trial_id(), -1);
+  v1::FailTrialResponse response;
+  response.set_will_retry(outcome->requeued);
+  return response;
+}
+
+absl::StatusOr<Coordinator::EarlyTermination*> Coordinator::LoadEarlyTermination(
+    int64_t sweep_id) {
+  auto it = hyperband_.find(sweep_id);
+  if (it != hyperband_.end()) return &it->second;
+  absl::StatusOr<SweepRecord> sweep = store_->GetSweep(sweep_id);
+  if (!sweep.ok()) return sweep.status();
+  // The sweep was validated when it was submitted; parse it again for its
+  // early_terminate section rather than keep a second copy of it.
+  absl::StatusOr<SweepSpec> spec =
+      ParseSweepSpec(sweep->source_yaml, absl::StrCat("sweep ", sweep_id));
+  if (!spec.ok()) return spec.status();
+  EarlyTermination& entry = hyperband_[sweep_id];
+  if (!spec->early_terminate.has_value() || spec->metric.name.empty()) return &entry;
+  entry.metric = spec->metric.name;
+  entry.state = std::make_unique<HyperbandState>(*spec->early_terminate, spec->metric.name,
+                                                 spec->metric.goal);
+  absl::StatusOr<std::vector<MetricHistory>> histories =
+      store_->MetricHistories(sweep_id, spec->metric.name);
+  if (!histories.ok()) {
+    hyperband_.erase(sweep_id);
+    return histories.status();
   }
-  return v1::FailTrialResponse();
+  for (const MetricHistory& history : *histories) {
+    if (Ended(history.state)) entry.ended.insert(history.trial_id);
+    if (history.values.empty()) continue;
+    entry.trials.insert(history.trial_id);
+    for (const auto& [epoch, value] : history.values) {
+      entry.state->Record(history.trial_id, epoch, value);
+    }
+  }
+  return &entry;
+}
+
+absl::StatusOr<std::optional<std::string>> Coordinator::ApplyEarlyTermination(
+    int64_t sweep_id, int64_t trial_id, int32_t epoch, const std::vector<MetricValue>& metrics) {
+  absl::MutexLock lock(&hyperband_mu_);
+  absl::StatusOr<EarlyTermination*> loaded = LoadEarlyTermination(sweep_id);
+  if (!loaded.ok()) return loaded.status();
+  EarlyTermination& et = **loaded;
+  if (et.state == nullptr) return std::optional<std::string>();
+  auto metric = std::find_if(metrics.begin(), metrics.end(),
+                             [&](const MetricValue& m) { return m.name == et.metric; });
+  if (metric == metrics.end()) return std::optional<std::string>();
+  et.state->Record(trial_id, epoch, metric->value);
+  et.trials.insert(trial_id);
+
+  // New values move the bands' thresholds, so any running trial of the
+  // sweep may have to stop now, not only the one that reported.
+  std::vector<int64_t> candidates;
+  for (int64_t id : et.trials) {
+    if (et.ended.count(id) == 0) candidates.push_back(id);
+  }
+  std::optional<std::string> own_stop;
+  for (const HyperbandStop& stop : et.state->TrialsToStop(candidates)) {
+    absl::StatusOr<TrialRecord> trial = store_->GetTrial(stop.trial_id);
+    if (!trial.ok()) return trial.status();
+    if (Ended(trial->state)) {
+      et.ended.insert(stop.trial_id);
+      continue;
+    }
+    if (trial->state != TrialState::kRunning) continue;  // pruned once it runs and reports
+    absl::Status pruned =
+        store_->PruneTrial(stop.trial_id, trial->attempt, stop.reason, clock_->NowMs());
+    // Ended meanwhile (finished, failed, cancelled): nothing to stop.
+    if (absl::IsFailedPrecondition(pruned)) continue;
+    if (!pruned.ok()) return pruned;
+    et.ended.insert(stop.trial_id);
+    checkpoints_->RemoveAllBut(stop.trial_id, -1);
+    if (stop.trial_id == trial_id) own_stop = stop.reason;
+  }
+  return own_stop;
 }
 
 }  // namespace sslsweep

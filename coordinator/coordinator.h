@@ -1,23 +1,39 @@
 // Coordinator: the service logic behind both gRPC services, as plain methods.
 //
 // It validates every request field, turns sweeps into trials (sweep_spec),
-// hands trials to workers first-come-first-served and records what workers
-// report, all through the Store. The gRPC adapters in grpc_services.h only
-// convert statuses; tests call these methods directly with a FakeClock.
+// leases trials to workers by sweep priority within each sweep's
+// concurrency limit, records what workers report, keeps trial checkpoints,
+// expires the leases of silent workers, and stops trials that early
+// termination prunes, all through the Store. The gRPC adapters in
+// grpc_services.h only convert statuses and streams; tests call these
+// methods directly with a FakeClock.
 //
 // Errors: InvalidArgument for a malformed request (the message names the
 // field), NotFound for unknown ids, FailedPrecondition for a stale attempt
 // (the worker must stop that trial), and the Store's error otherwise.
 //
-// Thread contract: thread-safe; all state lives in the Store.
+// Thread contract: thread-safe. Durable state lives in the Store and the
+// checkpoint directory; the only memory state is each sweep's early
+// termination histories, rebuilt from the Store on first use, so a
+// restarted coordinator decides as the old one would have.
 
 #ifndef SSLSWEEP_COORDINATOR_COORDINATOR_H_
 #define SSLSWEEP_COORDINATOR_COORDINATOR_H_
 
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "coordinator/checkpoint_files.h"
 #include "coordinator/clock.h"
+#include "coordinator/hyperband.h"
 #include "coordinator/store.h"
 #include "proto/sslsweep.pb.h"
 
@@ -25,15 +41,29 @@ namespace sslsweep {
 
 struct CoordinatorOptions {
   int64_t lease_ms = 60'000;             // a trial's lease, renewed by heartbeats
-  int32_t heartbeat_interval_ms = 5'000;  // what workers are told to use
+  int32_t heartbeat_interval_ms = 2'000;  // what workers are told to use
   int32_t idle_retry_ms = 1'000;          // when no trial is pending
+  int32_t quarantined_retry_ms = 30'000;  // what a quarantined worker is told
   size_t max_sweep_bytes = 1 << 20;       // a larger sweep file is rejected
+  FailurePolicy failure_policy;
 };
 
 class Coordinator {
  public:
-  // `store` and `clock` must outlive the Coordinator.
-  Coordinator(Store* store, Clock* clock, CoordinatorOptions options);
+  // `store`, `checkpoints` and `clock` must outlive the Coordinator.
+  Coordinator(Store* store, CheckpointFiles* checkpoints, Clock* clock,
+              CoordinatorOptions options);
+
+  // After a (re)start, before serving: gives every running trial a fresh
+  // lease, so that workers that kept training while the coordinator was
+  // down reconnect before their leases are judged; and removes checkpoint
+  // files the store does not reference (an upload cut short by a crash).
+  absl::Status Recover();
+
+  // Ends the attempts whose leases expired (Store::ExpireLeases): their
+  // trials go back to the queue, or fail after max_attempts. The server
+  // calls it periodically; tests call it after advancing a FakeClock.
+  absl::StatusOr<std::vector<ExpiredLease>> ExpireLeases();
 
   // ---- for the CLI
   absl::StatusOr<v1::SubmitSweepResponse> SubmitSweep(const v1::SubmitSweepRequest& request);
@@ -41,8 +71,11 @@ class Coordinator {
   absl::StatusOr<v1::GetSweepStatusResponse> GetSweepStatus(
       const v1::GetSweepStatusRequest& request);
   absl::StatusOr<v1::CancelSweepResponse> CancelSweep(const v1::CancelSweepRequest& request);
+  absl::StatusOr<v1::CancelTrialResponse> CancelTrial(const v1::CancelTrialRequest& request);
   absl::StatusOr<v1::GetResultsResponse> GetResults(const v1::GetResultsRequest& request);
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const v1::ListWorkersRequest& request);
+  absl::StatusOr<v1::UnquarantineWorkerResponse> UnquarantineWorker(
+      const v1::UnquarantineWorkerRequest& request);
 
   // ---- for workers
   absl::StatusOr<v1::RegisterWorkerResponse> RegisterWorker(
@@ -54,16 +87,54 @@ class Coordinator {
   absl::StatusOr<v1::FinishTrialResponse> FinishTrial(const v1::FinishTrialRequest& request);
   absl::StatusOr<v1::FailTrialResponse> FailTrial(const v1::FailTrialRequest& request);
 
+  // Checkpoint upload, one chunk at a time in order: the first chunk opens
+  // the upload (fenced, size and CRC announced), Finish() checks the size
+  // and CRC, keeps the file and records it (fenced again). An upload
+  // dropped before Finish() leaves nothing behind.
+  class CheckpointUpload {
+   public:
+    virtual ~CheckpointUpload() = default;
+    virtual absl::Status Append(const v1::CheckpointChunk& chunk) = 0;
+    virtual absl::StatusOr<v1::UploadCheckpointResponse> Finish() = 0;
+  };
+  absl::StatusOr<std::unique_ptr<CheckpointUpload>> BeginCheckpointUpload(
+      const v1::CheckpointChunk& first_chunk);
+  // The stored checkpoint for the attempt the worker holds now, as chunks
+  // of at most `chunk_bytes` passed to `emit` in order (the first carries
+  // epoch, size and CRC); stops early if `emit` returns false. NotFound if
+  // the trial has no checkpoint.
+  absl::Status DownloadCheckpoint(const v1::DownloadCheckpointRequest& request,
+                                  size_t chunk_bytes,
+                                  absl::FunctionRef<bool(const v1::CheckpointChunk&)> emit);
+
  private:
-  // OK if `worker_id` is registered; InvalidArgument/NotFound otherwise.
-  absl::Status CheckWorker(const std::string& worker_id);
-  // OK if the trial exists and `worker_id` holds `attempt` of it.
-  absl::Status CheckAttempt(const std::string& worker_id, int64_t trial_id,
-                            int32_t attempt);
+  // A sweep's early termination: its hyperband state and which of its
+  // trials have been seen to end (they never run again, so they are not
+  // looked up again when the state would stop them).
+  struct EarlyTermination {
+    std::string metric;
+    std::unique_ptr<HyperbandState> state;  // nullptr: the sweep has none
+    std::set<int64_t> trials;               // with a history
+    std::set<int64_t> ended;
+  };
+
+  // The early termination of a sweep, loaded from the store on first use.
+  absl::StatusOr<EarlyTermination*> LoadEarlyTermination(int64_t sweep_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(hyperband_mu_);
+  // Feeds the trial's newly stored value of its sweep's metric to early
+  // termination and prunes every running trial of the sweep it stops.
+  // Returns the reason if `trial_id` itself was stopped.
+  absl::StatusOr<std::optional<std::string>> ApplyEarlyTermination(
+      int64_t sweep_id, int64_t trial_id, int32_t epoch,
+      const std::vector<MetricValue>& metrics);
 
   Store* const store_;
+  CheckpointFiles* const checkpoints_;
   Clock* const clock_;
   const CoordinatorOptions options_;
+
+  absl::Mutex hyperband_mu_;
+  std::map<int64_t, EarlyTermination> hyperband_ ABSL_GUARDED_BY(hyperband_mu_);
 };
 
 // Proto enum for a store state.

@@ -30,8 +30,10 @@ SSLSWEEP_FORWARD(SweepServiceImpl, SubmitSweep)
 SSLSWEEP_FORWARD(SweepServiceImpl, ListSweeps)
 SSLSWEEP_FORWARD(SweepServiceImpl, GetSweepStatus)
 SSLSWEEP_FORWARD(SweepServiceImpl, CancelSweep)
+SSLSWEEP_FORWARD(SweepServiceImpl, CancelTrial)
 SSLSWEEP_FORWARD(SweepServiceImpl, GetResults)
 SSLSWEEP_FORWARD(SweepServiceImpl, ListWorkers)
+SSLSWEEP_FORWARD(SweepServiceImpl, UnquarantineWorker)
 SSLSWEEP_FORWARD(WorkerServiceImpl, RegisterWorker)
 SSLSWEEP_FORWARD(WorkerServiceImpl, Heartbeat)
 SSLSWEEP_FORWARD(WorkerServiceImpl, LeaseTrial)
@@ -40,6 +42,30 @@ SSLSWEEP_FORWARD(WorkerServiceImpl, FinishTrial)
 SSLSWEEP_FORWARD(WorkerServiceImpl, FailTrial)
 
 #undef SSLSWEEP_FORWARD
+
+grpc::Status WorkerServiceImpl::UploadCheckpoint(grpc::ServerContext*,
+                                                 grpc::ServerReader<v1::CheckpointChunk>* reader,
+                                                 v1::UploadCheckpointResponse* response) {
+  v1::CheckpointChunk chunk;
+  if (!reader->Read(&chunk)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "checkpoint upload: no chunk");
+  }
+  absl::StatusOr<std::unique_ptr<Coordinator::CheckpointUpload>> upload =
+      coordinator_->BeginCheckpointUpload(chunk);
+  if (!upload.ok()) return ToGrpcStatus(upload.status());
+  while (reader->Read(&chunk)) {
+    if (auto s = (*upload)->Append(chunk); !s.ok()) return ToGrpcStatus(s);
+  }
+  return Reply((*upload)->Finish(), response);
+}
+
+grpc::Status WorkerServiceImpl::DownloadCheckpoint(
+    grpc::ServerContext*, const v1::DownloadCheckpointRequest* request,
+    grpc::ServerWriter<v1::CheckpointChunk>* writer) {
+  return ToGrpcStatus(coordinator_->DownloadCheckpoint(
+      *request, size_t{1} << 20,
+      [&](const v1::CheckpointChunk& chunk) { return writer->Write(chunk); }));
+}
 
 CoordinatorServer::CoordinatorServer(Coordinator* coordinator)
     : sweep_service_(coordinator), worker_service_(coordinator) {}

@@ -2,7 +2,9 @@
 // server that hosts them.
 //
 // Each handler forwards to the Coordinator method of the same name and maps
-// absl::Status to grpc::Status (proto/grpc_status.h). No logic lives here.
+// absl::Status to grpc::Status (proto/grpc_status.h); the checkpoint
+// handlers also move chunks between the stream and the Coordinator. No
+// logic lives here.
 //
 // Thread contract: handlers run on gRPC's threads; Coordinator is thread-safe.
 
@@ -35,10 +37,14 @@ class SweepServiceImpl final : public v1::SweepService::Service {
                               v1::GetSweepStatusResponse*) override;
   grpc::Status CancelSweep(grpc::ServerContext*, const v1::CancelSweepRequest*,
                            v1::CancelSweepResponse*) override;
+  grpc::Status CancelTrial(grpc::ServerContext*, const v1::CancelTrialRequest*,
+                           v1::CancelTrialResponse*) override;
   grpc::Status GetResults(grpc::ServerContext*, const v1::GetResultsRequest*,
                           v1::GetResultsResponse*) override;
   grpc::Status ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
                            v1::ListWorkersResponse*) override;
+  grpc::Status UnquarantineWorker(grpc::ServerContext*, const v1::UnquarantineWorkerRequest*,
+                                  v1::UnquarantineWorkerResponse*) override;
 
  private:
   Coordinator* const coordinator_;
@@ -60,6 +66,10 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
                            v1::FinishTrialResponse*) override;
   grpc::Status FailTrial(grpc::ServerContext*, const v1::FailTrialRequest*,
                          v1::FailTrialResponse*) override;
+  grpc::Status UploadCheckpoint(grpc::ServerContext*, grpc::ServerReader<v1::CheckpointChunk>*,
+                                v1::UploadCheckpointResponse*) override;
+  grpc::Status DownloadCheckpoint(grpc::ServerContext*, const v1::DownloadCheckpointRequest*,
+                                  grpc::ServerWriter<v1::CheckpointChunk>*) override;
 
  private:
   Coordinator* const coordinator_;

@@ -6,7 +6,12 @@
 // it. Every method is one transaction: it either happens whole or not at all.
 // docs/schema.md documents the tables.
 //
-// Thread contract: thread-safe; calls are serialised on one connection.
+// Thread contract: thread-safe. Writes are group-committed (leveldb's
+// writer queue): concurrent callers queue their write, the first one in the
+// queue runs every queued write in one transaction, each inside its own
+// SAVEPOINT so that one write's failure undoes only that write, commits once
+// (one fsync for the batch) and hands each caller its own result. Reads run
+// on a second connection and never wait for a commit (WAL).
 // Once a write's outcome is unknown (e.g. a failed COMMIT) the store refuses
 // every later call with that error rather than guess (leveldb's bg_error_).
 
@@ -14,6 +19,7 @@
 #define SSLSWEEP_COORDINATOR_STORE_H_
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,10 +37,34 @@ namespace sslsweep {
 
 class StatementCache;
 
-enum class TrialState { kPending = 1, kRunning = 2, kSucceeded = 3, kFailed = 4, kCancelled = 5 };
+enum class TrialState {
+  kPending = 1,
+  kRunning = 2,
+  kSucceeded = 3,
+  kFailed = 4,
+  kCancelled = 5,
+  kPruned = 6,  // stopped early by the sweep's early_terminate
+};
+inline constexpr int kTrialStateCount = 7;  // slot 0 unused
 enum class SweepState { kRunning = 1, kFinished = 2, kCancelled = 3 };
 
 const char* TrialStateName(TrialState state);  // "pending", "running", ...
+
+// How an attempt failed (proto FailureKind); decides what happens next.
+enum class FailureKind {
+  kCrash,     // retried until max_attempts; counts against the worker
+  kDiverged,  // the trial fails now; the worker is not blamed
+  kConfig,    // the trial fails now; the worker is not blamed
+  kReleased,  // the worker is leaving: back to the queue, nothing counted
+};
+
+// What the store does about failing trials and workers.
+struct FailurePolicy {
+  // A worker whose last `quarantine_after` attempts all failed (crashes and
+  // lost leases; divergence and bad configurations do not count) gets no
+  // more trials until released. 0: never quarantine.
+  int32_t quarantine_after = 3;
+};
 
 struct StoreOptions {
   std::string path;  // the SQLite file; created if absent
@@ -51,6 +81,9 @@ struct NewSweep {
   std::string source_yaml;  // the sweep file as submitted
   std::string metric_name;  // may be empty
   std::string metric_goal;  // "minimize" | "maximize" | ""
+  int32_t max_attempts = 3;    // >= 1: failed attempts before a trial fails
+  int32_t max_concurrent = 0;  // >= 0: running trials at most; 0 no limit
+  int32_t priority = 0;        // higher sweeps lease first
 };
 
 struct NewTrial {
@@ -66,10 +99,13 @@ struct SweepRecord {
   std::string source_yaml;
   std::string metric_name;
   std::string metric_goal;
+  int32_t max_attempts = 3;
+  int32_t max_concurrent = 0;
+  int32_t priority = 0;
   SweepState state = SweepState::kRunning;
   int64_t created_at_ms = 0;
   // Trials per state, indexed by TrialState's value (slot 0 unused).
-  int32_t trial_counts[6] = {0, 0, 0, 0, 0, 0};
+  int32_t trial_counts[kTrialStateCount] = {0, 0, 0, 0, 0, 0, 0};
   int32_t trials_total = 0;
 };
 
@@ -79,6 +115,8 @@ struct TrialRecord {
   int32_t index = 0;
   TrialState state = TrialState::kPending;
   int32_t attempt = 0;  // 0 until first leased; raised by every lease
+  int32_t failures = 0;  // attempts that failed (crash, lost lease): <= max_attempts
+  int32_t max_attempts = 3;  // the sweep's
   std::string worker_id;  // holder of the current attempt; empty if none
   int32_t last_epoch = -1;  // highest epoch with a stored metric, -1 if none
   int32_t epochs = 0;
@@ -86,6 +124,7 @@ struct TrialRecord {
   std::string config_yaml;
   std::string failure_reason;
   int64_t lease_expires_ms = 0;
+  int32_t checkpoint_epoch = -1;  // epoch of the stored checkpoint, -1 if none
 };
 
 struct MetricValue {
@@ -106,6 +145,45 @@ struct WorkerRecord {
   int32_t pid = 0;
   int64_t registered_at_ms = 0;
   int64_t last_heartbeat_ms = 0;
+  int32_t consecutive_failures = 0;  // reset by a success
+  bool quarantined = false;
+  std::string quarantine_reason;  // e.g. "3 failed attempts in a row; last: ..."
+  std::vector<int64_t> running_trial_ids;  // ascending
+};
+
+// What RecordMetrics did.
+struct RecordedMetrics {
+  int32_t rows_written = 0;  // 0 when every row was already stored
+  int64_t sweep_id = 0;      // the trial's
+};
+
+// A running attempt whose lease ran out, and what became of its trial.
+struct ExpiredLease {
+  int64_t trial_id = 0;
+  int32_t attempt = 0;
+  std::string worker_id;
+  bool requeued = false;  // false: the trial failed (max_attempts reached)
+  bool worker_quarantined = false;  // this loss quarantined the worker
+};
+
+// What FailTrial did.
+struct FailOutcome {
+  bool requeued = false;            // the trial went back to pending
+  bool worker_quarantined = false;  // this failure quarantined the worker
+};
+
+// What Heartbeat found.
+struct HeartbeatOutcome {
+  std::vector<int64_t> running_trial_ids;  // held by the worker now, ascending
+  bool quarantined = false;
+};
+
+// A trial's history of one metric, by epoch.
+struct MetricHistory {
+  int64_t trial_id = 0;
+  TrialState state = TrialState::kPending;
+  int32_t attempt = 0;
+  std::vector<std::pair<int32_t, double>> values;  // (epoch, value), by epoch
 };
 
 class Store {
@@ -136,81 +214,159 @@ class Store {
   absl::StatusOr<std::vector<TrialRecord>> ListTrials(int64_t sweep_id);
   absl::StatusOr<TrialRecord> GetTrial(int64_t trial_id);
 
-  // First-come-first-served: takes the pending trial with the lowest
-  // (sweep id, index), marks it running under `worker_id` with attempt + 1
-  // and a lease until now_ms + lease_ms. nullopt when nothing is pending.
-  // NotFound for an unregistered worker; InvalidArgument if lease_ms <= 0.
+  // Takes the next pending trial: from the running sweep with the highest
+  // priority (then the lowest id) that has fewer running trials than its
+  // max_concurrent, its lowest index; marks it running under `worker_id`
+  // with attempt + 1 and a lease until now_ms + lease_ms. nullopt when
+  // nothing may be leased now. NotFound for an unregistered worker;
+  // FailedPrecondition, naming the reason, for a quarantined one;
+  // InvalidArgument if lease_ms <= 0.
   absl::StatusOr<std::optional<TrialRecord>> LeaseNextTrial(
       const std::string& worker_id, int64_t now_ms, int64_t lease_ms);
 
-  // Stores one epoch's metrics for (trial_id, attempt). Rows already present
-  // for (trial, epoch, name) are left as they are (a retried report writes
-  // nothing twice). Returns the number of rows written. FailedPrecondition
-  // if the trial is not running or `attempt` is not its current attempt
-  // (a stale worker); NotFound for an unknown trial; InvalidArgument for a
-  // negative epoch or an empty, repeated or non-finite metric. A failed call
-  // writes nothing.
-  absl::StatusOr<int32_t> RecordMetrics(int64_t trial_id, int32_t attempt,
-                                        int32_t epoch,
+  // Ends every running attempt whose lease expired before now_ms (outcome
+  // "lost"): the trial's failures rise by one and it goes back to pending,
+  // or fails ("lost worker w-N; failed A of max_attempts attempts") once
+  // failures reach max_attempts; the worker's consecutive failures rise
+  // and may quarantine it. Returns what it ended, by trial id.
+  absl::StatusOr<std::vector<ExpiredLease>> ExpireLeases(int64_t now_ms,
+                                                         const FailurePolicy& policy);
+
+  // Gives every running attempt a lease until `lease_expires_ms`: a
+  // restarted coordinator's grace period, so that workers which kept
+  // running while it was down can reconnect before their leases are judged.
+  // Returns how many leases it renewed.
+  absl::StatusOr<int32_t> RenewAllLeases(int64_t lease_expires_ms);
+
+  // The calls below are fenced: they act only for the trial's current
+  // attempt, held by `worker_id`, while the trial runs. Otherwise they fail
+  // with FailedPrecondition (a stale worker, which must stop the trial)
+  // naming the current attempt and state, and change nothing; NotFound for
+  // an unknown trial.
+
+  // Stores one epoch's metrics. Rows already present for (trial, epoch,
+  // name) are left as they are (a retried report, or a resumed attempt
+  // measuring an epoch again, writes nothing twice). Returns the number of
+  // rows written and the trial's sweep. InvalidArgument for a negative
+  // epoch or an empty, repeated or non-finite metric. A failed call writes
+  // nothing.
+  absl::StatusOr<RecordedMetrics> RecordMetrics(const std::string& worker_id, int64_t trial_id,
+                                        int32_t attempt, int32_t epoch,
                                         const std::vector<MetricValue>& metrics);
 
-  // Ends the current attempt as succeeded / failed (with a reason). The
-  // sweep becomes finished when no trial is pending or running. Same
-  // fencing errors as RecordMetrics. Ending an attempt again the same way
-  // (succeeded twice, or failed twice) is OK (idempotent retry).
-  absl::Status FinishTrial(int64_t trial_id, int32_t attempt, int64_t now_ms);
-  absl::Status FailTrial(int64_t trial_id, int32_t attempt,
-                         const std::string& reason, int64_t now_ms);
+  // Records that the coordinator now keeps this attempt's checkpoint after
+  // `epoch` epochs (checkpoint_epoch). InvalidArgument for epoch < 0.
+  absl::Status RecordCheckpoint(const std::string& worker_id, int64_t trial_id,
+                                int32_t attempt, int32_t epoch);
+
+  // Ends the current attempt as succeeded, and resets the worker's
+  // consecutive failures. The sweep becomes finished when no trial is
+  // pending or running. Finishing the same attempt again is OK (a retry).
+  absl::Status FinishTrial(const std::string& worker_id, int64_t trial_id,
+                           int32_t attempt, int64_t now_ms);
+
+  // Ends the current attempt as failed with `reason`; `kind` decides what
+  // follows (FailureKind). Repeating the same call after it took effect is
+  // OK and returns the same outcome (a retry).
+  absl::StatusOr<FailOutcome> FailTrial(const std::string& worker_id, int64_t trial_id,
+                                        int32_t attempt, FailureKind kind,
+                                        const std::string& reason, int64_t now_ms,
+                                        const FailurePolicy& policy);
+
+  // Ends the current attempt and the trial as pruned (early termination),
+  // with `reason`. Fenced by attempt only: the coordinator prunes trials
+  // whose workers are not the caller.
+  absl::Status PruneTrial(int64_t trial_id, int32_t attempt, const std::string& reason,
+                          int64_t now_ms);
 
   // Marks every pending or running trial of the sweep cancelled and the
   // sweep cancelled; returns how many trials changed. A sweep already
   // finished or cancelled stays as it is (returns 0). NotFound if no sweep.
   absl::StatusOr<int32_t> CancelSweep(int64_t sweep_id, int64_t now_ms);
+  // Cancels one pending or running trial (its running attempt ends
+  // "cancelled"); the sweep finishes if it was the last. Returns false for
+  // a trial that had already ended. NotFound if no trial.
+  absl::StatusOr<bool> CancelTrial(int64_t trial_id, int64_t now_ms);
 
   // Registers a worker and returns its new id ("w-<n>").
   absl::StatusOr<std::string> RegisterWorker(const std::string& hostname,
                                              int32_t pid, int64_t now_ms);
   // Records a heartbeat and extends the leases of the worker's running
-  // trials to now_ms + lease_ms. NotFound for an unknown worker;
-  // InvalidArgument if lease_ms <= 0.
-  absl::Status Heartbeat(const std::string& worker_id, int64_t now_ms,
-                         int64_t lease_ms);
+  // trials to now_ms + lease_ms; returns those trials and whether the
+  // worker is quarantined. NotFound for an unknown worker; InvalidArgument
+  // if lease_ms <= 0.
+  absl::StatusOr<HeartbeatOutcome> Heartbeat(const std::string& worker_id, int64_t now_ms,
+                                             int64_t lease_ms);
+  // Every worker with its running trials, by registration order.
   absl::StatusOr<std::vector<WorkerRecord>> ListWorkers();
-  // Trials currently running under the worker, by id (none for an unknown
-  // worker).
-  absl::StatusOr<std::vector<int64_t>> RunningTrials(const std::string& worker_id);
+  // NotFound for an unknown worker.
+  absl::StatusOr<WorkerRecord> GetWorker(const std::string& worker_id);
+  // Lifts a quarantine and resets the consecutive failures. OK for a worker
+  // that was not quarantined; NotFound for an unknown one.
+  absl::Status UnquarantineWorker(const std::string& worker_id);
 
   // For each trial of the sweep, its metrics at the highest epoch that has
   // any (epoch -1 and no metrics for a trial without any), by trial index.
   absl::StatusOr<std::vector<EpochMetrics>> FinalMetrics(int64_t sweep_id);
   // Every metric row of a trial, by (epoch, name). NotFound if no trial.
   absl::StatusOr<std::vector<EpochMetrics>> TrialMetrics(int64_t trial_id);
+  // For every trial of the sweep (by id), its state, current attempt and
+  // its values of metric `name` by epoch (empty if none). NotFound if no
+  // sweep. Early termination rebuilds its state from this after a restart.
+  absl::StatusOr<std::vector<MetricHistory>> MetricHistories(int64_t sweep_id,
+                                                             const std::string& name);
 
  private:
-  // Whether a transaction only reads (BEGIN) or may write (BEGIN IMMEDIATE).
-  enum class Access { kRead, kWrite };
+  // A write waiting in the queue (leveldb's DBImpl::Writer); store.cc.
+  struct Writer;
 
-  explicit Store(sqlite3* db);
+  Store(sqlite3* write_db, sqlite3* read_db);
 
-  // Runs `body` inside one transaction on the cached statements and commits,
-  // or rolls back if `body` fails. Returns sticky_error_ without running
-  // `body` once set; a write whose COMMIT (or ROLLBACK) fails sets it.
-  absl::Status Transact(Access access, absl::FunctionRef<absl::Status(StatementCache&)> body)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs `body` as one write: queues it, then either waits while the leader
+  // of its batch runs it or leads the queued batch itself (CommitBatch).
+  // Returns the body's result, or the batch's error if the transaction
+  // failed; sticky_error_, without running `body`, once set.
+  absl::Status Write(absl::FunctionRef<absl::Status(StatementCache&)> body)
+      ABSL_LOCKS_EXCLUDED(mu_, write_mu_);
   template <typename T>
-  absl::StatusOr<T> Transact(Access access,
-                             absl::FunctionRef<absl::StatusOr<T>(StatementCache&)> body)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Ends an open transaction without committing; failing to is sticky.
-  void RollBack() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Records that `step` failed with `cause` and refuses every later call.
-  void Stop(const char* step, const absl::Status& cause) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<T> Write(absl::FunctionRef<absl::StatusOr<T>(StatementCache&)> body)
+      ABSL_LOCKS_EXCLUDED(mu_, write_mu_);
+  // Runs `body` in one read transaction on the read-only connection;
+  // sticky_error_, without running `body`, once set.
+  absl::Status Read(absl::FunctionRef<absl::Status(StatementCache&)> body)
+      ABSL_LOCKS_EXCLUDED(mu_, read_mu_);
+  template <typename T>
+  absl::StatusOr<T> Read(absl::FunctionRef<absl::StatusOr<T>(StatementCache&)> body)
+      ABSL_LOCKS_EXCLUDED(mu_, read_mu_);
+
+  // Runs `batch` in one transaction, each write inside its own SAVEPOINT,
+  // commits once and sets every writer's status. Returns the error that
+  // stops the store (a failed COMMIT or ROLLBACK: the outcome is unknown),
+  // else OK.
+  absl::Status CommitBatch(const std::vector<Writer*>& batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Runs one write of a batch inside its own SAVEPOINT, undoing it alone
+  // if it fails. Returns an error if the batch's transaction can no longer
+  // be trusted (SQLite rolled it back, or the savepoint could not be undone).
+  absl::Status RunInSavepoint(Writer& writer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Ends the batch's open transaction without committing; returns the error
+  // that stops the store if that fails.
+  absl::Status RollBackBatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
   // Constant after construction.
-  sqlite3* const db_;  // owned; closed in the destructor
-  const std::unique_ptr<StatementCache> statements_ ABSL_PT_GUARDED_BY(mu_);
+  sqlite3* const write_db_;  // owned; the only writer; closed in the destructor
+  sqlite3* const read_db_;   // owned; opened read-only; closed in the destructor
+  const std::unique_ptr<StatementCache> write_statements_ ABSL_PT_GUARDED_BY(write_mu_);
+  const std::unique_ptr<StatementCache> read_statements_ ABSL_PT_GUARDED_BY(read_mu_);
+
+  // No two of the three mutexes are ever held together. write_mu_ is held
+  // by the leader of a batch (the writer at the front of writers_) while it
+  // uses write_db_; read_mu_ by one read while it uses read_db_.
+  absl::Mutex write_mu_;
+  absl::Mutex read_mu_;
 
   absl::Mutex mu_;
+  std::deque<Writer*> writers_ ABSL_GUARDED_BY(mu_);  // queued writes; the front one leads
   absl::Status sticky_error_ ABSL_GUARDED_BY(mu_);
 };
 

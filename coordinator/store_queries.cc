@@ -1,5 +1,6 @@
 #include "coordinator/store_queries.h"
 
+#include <algorithm>
 #include <unordered_map>
 #include <utility>
 
@@ -8,9 +9,9 @@
 namespace sslsweep {
 namespace {
 
-constexpr TrialState kTrialStates[] = {TrialState::kPending, TrialState::kRunning,
+constexpr TrialState kTrialStates[] = {TrialState::kPending,   TrialState::kRunning,
                                        TrialState::kSucceeded, TrialState::kFailed,
-                                       TrialState::kCancelled};
+                                       TrialState::kCancelled, TrialState::kPruned};
 constexpr SweepState kSweepStates[] = {SweepState::kRunning, SweepState::kFinished,
                                        SweepState::kCancelled};
 
@@ -26,13 +27,6 @@ const char* SweepStateName(SweepState state) {
   return "unknown";
 }
 
-absl::StatusOr<TrialState> ParseTrialState(const std::string& text) {
-  for (TrialState state : kTrialStates) {
-    if (text == TrialStateName(state)) return state;
-  }
-  return absl::DataLossError(absl::StrCat("unknown trial state '", text, "' in the store"));
-}
-
 absl::StatusOr<SweepState> ParseSweepState(const std::string& text) {
   for (SweepState state : kSweepStates) {
     if (text == SweepStateName(state)) return state;
@@ -42,15 +36,18 @@ absl::StatusOr<SweepState> ParseSweepState(const std::string& text) {
 
 // ---- Sweeps -------------------------------------------------------------
 
-// Columns 8.. count the trials per state in TrialState's order (1..5).
+// Columns 10.. count the trials per state in TrialState's order (1..6).
+constexpr int kTrialCountsColumn = 10;
 constexpr char kSelectSweepsPrefix[] = R"sql(
 SELECT s.id, s.name, s.source_yaml, s.metric_name, s.metric_goal, s.state, s.created_at_ms,
+       s.max_attempts, s.max_concurrent, s.priority,
        count(t.id),
        count(t.id) FILTER (WHERE t.state = 'pending'),
        count(t.id) FILTER (WHERE t.state = 'running'),
        count(t.id) FILTER (WHERE t.state = 'succeeded'),
        count(t.id) FILTER (WHERE t.state = 'failed'),
-       count(t.id) FILTER (WHERE t.state = 'cancelled')
+       count(t.id) FILTER (WHERE t.state = 'cancelled'),
+       count(t.id) FILTER (WHERE t.state = 'pruned')
 FROM sweeps s LEFT JOIN trials t ON t.sweep_id = s.id
 )sql";
 
@@ -65,10 +62,13 @@ absl::StatusOr<SweepRecord> SweepFromRow(const SqliteStatement& row) {
   if (!state.ok()) return state.status();
   sweep.state = *state;
   sweep.created_at_ms = row.ColumnInt64(6);
-  sweep.trials_total = static_cast<int32_t>(row.ColumnInt64(7));
+  sweep.max_attempts = static_cast<int32_t>(row.ColumnInt64(7));
+  sweep.max_concurrent = static_cast<int32_t>(row.ColumnInt64(8));
+  sweep.priority = static_cast<int32_t>(row.ColumnInt64(9));
+  sweep.trials_total = static_cast<int32_t>(row.ColumnInt64(kTrialCountsColumn));
   for (TrialState trial_state : kTrialStates) {
     const int slot = static_cast<int>(trial_state);
-    sweep.trial_counts[slot] = static_cast<int32_t>(row.ColumnInt64(7 + slot));
+    sweep.trial_counts[slot] = static_cast<int32_t>(row.ColumnInt64(kTrialCountsColumn + slot));
   }
   return sweep;
 }
@@ -106,8 +106,9 @@ absl::Status InsertParams(StatementCache& db, int64_t trial_id,
 constexpr char kSelectTrialsPrefix[] = R"sql(
 SELECT t.id, t.sweep_id, t.idx, t.state, t.attempt, t.worker_id, t.epochs, t.config_yaml,
        t.failure_reason, t.lease_expires_ms,
-       coalesce((SELECT max(m.epoch) FROM metrics m WHERE m.trial_id = t.id), -1)
-FROM trials t
+       coalesce((SELECT max(m.epoch) FROM metrics m WHERE m.trial_id = t.id), -1),
+       t.failures, s.max_attempts, coalesce(t.checkpoint_epoch, -1)
+FROM trials t JOIN sweeps s ON s.id = t.sweep_id
 )sql";
 
 absl::StatusOr<TrialRecord> TrialFromRow(const SqliteStatement& row) {
@@ -125,6 +126,9 @@ absl::StatusOr<TrialRecord> TrialFromRow(const SqliteStatement& row) {
   trial.failure_reason = row.ColumnText(8);
   trial.lease_expires_ms = row.ColumnInt64(9);
   trial.last_epoch = static_cast<int32_t>(row.ColumnInt64(10));
+  trial.failures = static_cast<int32_t>(row.ColumnInt64(11));
+  trial.max_attempts = static_cast<int32_t>(row.ColumnInt64(12));
+  trial.checkpoint_epoch = static_cast<int32_t>(row.ColumnInt64(13));
   return trial;
 }
 
@@ -189,28 +193,60 @@ absl::StatusOr<int> InsertMetric(StatementCache& db, int64_t trial_id, int32_t a
 
 // ---- Workers ------------------------------------------------------------
 
-WorkerRecord WorkerFromRow(const SqliteStatement& row) {
-  WorkerRecord worker;
-  worker.id = row.ColumnText(0);
-  worker.hostname = row.ColumnText(1);
-  worker.pid = static_cast<int32_t>(row.ColumnInt64(2));
-  worker.registered_at_ms = row.ColumnInt64(3);
-  worker.last_heartbeat_ms = row.ColumnInt64(4);
-  return worker;
+// Groups rows of (worker columns..., running trial id or NULL), ordered by
+// worker and trial, into one WorkerRecord per worker.
+constexpr char kSelectWorkersPrefix[] = R"sql(
+SELECT w.id, w.hostname, w.pid, w.registered_at_ms, w.last_heartbeat_ms,
+       w.consecutive_failures, w.quarantined_at_ms IS NOT NULL, w.quarantine_reason, t.id
+FROM workers w LEFT JOIN trials t ON t.worker_id = w.id AND t.state = 'running'
+)sql";
+
+absl::StatusOr<std::vector<WorkerRecord>> CollectWorkers(ScopedStatement& statement) {
+  std::vector<WorkerRecord> workers;
+  absl::Status status = statement->ForEachRow([&](const SqliteStatement& row) {
+    std::string id = row.ColumnText(0);
+    if (workers.empty() || workers.back().id != id) {
+      WorkerRecord worker;
+      worker.id = std::move(id);
+      worker.hostname = row.ColumnText(1);
+      worker.pid = static_cast<int32_t>(row.ColumnInt64(2));
+      worker.registered_at_ms = row.ColumnInt64(3);
+      worker.last_heartbeat_ms = row.ColumnInt64(4);
+      worker.consecutive_failures = static_cast<int32_t>(row.ColumnInt64(5));
+      worker.quarantined = row.ColumnInt64(6) != 0;
+      worker.quarantine_reason = row.ColumnText(7);
+      workers.push_back(std::move(worker));
+    }
+    if (!row.ColumnIsNull(8)) workers.back().running_trial_ids.push_back(row.ColumnInt64(8));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return workers;
 }
 
 }  // namespace
 
+absl::StatusOr<TrialState> ParseTrialState(const std::string& text) {
+  for (TrialState state : kTrialStates) {
+    if (text == TrialStateName(state)) return state;
+  }
+  return absl::DataLossError(absl::StrCat("unknown trial state '", text, "' in the store"));
+}
+
 absl::StatusOr<int64_t> InsertSweep(StatementCache& db, const NewSweep& sweep, int64_t now_ms) {
   absl::StatusOr<ScopedStatement> insert = db.Get(R"sql(
-      INSERT INTO sweeps (name, source_yaml, metric_name, metric_goal, state, created_at_ms)
-      VALUES (?1, ?2, ?3, ?4, 'running', ?5) RETURNING id)sql");
+      INSERT INTO sweeps (name, source_yaml, metric_name, metric_goal, state, created_at_ms,
+                          max_attempts, max_concurrent, priority)
+      VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8) RETURNING id)sql");
   if (!insert.ok()) return insert.status();
   (*insert)->BindText(1, sweep.name);
   (*insert)->BindText(2, sweep.source_yaml);
   (*insert)->BindText(3, sweep.metric_name);
   (*insert)->BindText(4, sweep.metric_goal);
   (*insert)->BindInt64(5, now_ms);
+  (*insert)->BindInt64(6, sweep.max_attempts);
+  (*insert)->BindInt64(7, sweep.max_concurrent);
+  (*insert)->BindInt64(8, sweep.priority);
   absl::StatusOr<bool> row = (*insert)->Step();
   if (!row.ok()) return row.status();
   if (!*row) return absl::InternalError("inserting a sweep returned no id");
@@ -288,127 +324,6 @@ absl::StatusOr<TrialRecord> SelectTrial(StatementCache& db, int64_t trial_id) {
   return std::move(trials->front());
 }
 
-absl::StatusOr<TrialFence> SelectTrialFence(StatementCache& db, int64_t trial_id) {
-  absl::StatusOr<ScopedStatement> select =
-      db.Get("SELECT sweep_id, state, attempt FROM trials WHERE id = ?1");
-  if (!select.ok()) return select.status();
-  (*select)->BindInt64(1, trial_id);
-  absl::StatusOr<bool> row = (*select)->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return absl::NotFoundError(absl::StrCat("no trial ", trial_id));
-  absl::StatusOr<TrialState> state = ParseTrialState((*select)->ColumnText(1));
-  if (!state.ok()) return state.status();
-  return TrialFence{(*select)->ColumnInt64(0), *state,
-                    static_cast<int32_t>((*select)->ColumnInt64(2))};
-}
-
-absl::StatusOr<std::optional<int64_t>> SelectNextPendingTrial(StatementCache& db) {
-  absl::StatusOr<ScopedStatement> select = db.Get(R"sql(
-      SELECT t.id FROM trials t JOIN sweeps s ON s.id = t.sweep_id
-      WHERE t.state = 'pending' AND s.state = 'running'
-      ORDER BY t.sweep_id, t.idx LIMIT 1)sql");
-  if (!select.ok()) return select.status();
-  absl::StatusOr<bool> row = (*select)->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return std::optional<int64_t>();
-  return std::optional<int64_t>((*select)->ColumnInt64(0));
-}
-
-absl::Status StartAttempt(StatementCache& db, int64_t trial_id, const std::string& worker_id,
-                          int64_t now_ms, int64_t lease_expires_ms) {
-  absl::StatusOr<ScopedStatement> lease = db.Get(R"sql(
-      UPDATE trials SET state = 'running', attempt = attempt + 1, worker_id = ?2,
-                        lease_expires_ms = ?3
-      WHERE id = ?1 AND state = 'pending' RETURNING attempt)sql");
-  if (!lease.ok()) return lease.status();
-  (*lease)->BindInt64(1, trial_id);
-  (*lease)->BindText(2, worker_id);
-  (*lease)->BindInt64(3, lease_expires_ms);
-  absl::StatusOr<bool> row = (*lease)->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return absl::InternalError(absl::StrCat("trial ", trial_id, " is not pending"));
-  const int64_t attempt = (*lease)->ColumnInt64(0);
-
-  absl::StatusOr<ScopedStatement> history = db.Get(R"sql(
-      INSERT INTO attempts (trial_id, attempt, worker_id, started_at_ms)
-      VALUES (?1, ?2, ?3, ?4))sql");
-  if (!history.ok()) return history.status();
-  (*history)->BindInt64(1, trial_id);
-  (*history)->BindInt64(2, attempt);
-  (*history)->BindText(3, worker_id);
-  (*history)->BindInt64(4, now_ms);
-  return (*history)->Run().status();
-}
-
-absl::Status EndAttempt(StatementCache& db, int64_t trial_id, int32_t attempt,
-                        TrialState outcome, const std::string& reason, int64_t now_ms) {
-  absl::StatusOr<ScopedStatement> trial = db.Get(R"sql(
-      UPDATE trials SET state = ?2, failure_reason = ?3, ended_at_ms = ?4,
-                        lease_expires_ms = NULL
-      WHERE id = ?1)sql");
-  if (!trial.ok()) return trial.status();
-  (*trial)->BindInt64(1, trial_id);
-  (*trial)->BindText(2, TrialStateName(outcome));
-  (*trial)->BindText(3, reason);
-  (*trial)->BindInt64(4, now_ms);
-  absl::StatusOr<int> changed = (*trial)->Run();
-  if (!changed.ok()) return changed.status();
-
-  absl::StatusOr<ScopedStatement> history = db.Get(R"sql(
-      UPDATE attempts SET outcome = ?3, reason = ?4, ended_at_ms = ?5
-      WHERE trial_id = ?1 AND attempt = ?2)sql");
-  if (!history.ok()) return history.status();
-  (*history)->BindInt64(1, trial_id);
-  (*history)->BindInt64(2, attempt);
-  (*history)->BindText(3, TrialStateName(outcome));
-  (*history)->BindText(4, reason);
-  (*history)->BindInt64(5, now_ms);
-  return (*history)->Run().status();
-}
-
-absl::Status FinishSweepIfDone(StatementCache& db, int64_t sweep_id, int64_t now_ms) {
-  absl::StatusOr<ScopedStatement> finish = db.Get(R"sql(
-      UPDATE sweeps SET state = 'finished', ended_at_ms = ?2
-      WHERE id = ?1 AND state = 'running' AND NOT EXISTS (
-        SELECT 1 FROM trials WHERE sweep_id = ?1 AND state IN ('pending', 'running')))sql");
-  if (!finish.ok()) return finish.status();
-  (*finish)->BindInt64(1, sweep_id);
-  (*finish)->BindInt64(2, now_ms);
-  return (*finish)->Run().status();
-}
-
-absl::StatusOr<int32_t> CancelSweepAndTrials(StatementCache& db, int64_t sweep_id,
-                                             int64_t now_ms) {
-  absl::StatusOr<ScopedStatement> attempts = db.Get(R"sql(
-      UPDATE attempts SET outcome = 'cancelled', reason = 'sweep cancelled', ended_at_ms = ?2
-      WHERE (trial_id, attempt) IN (
-        SELECT id, attempt FROM trials WHERE sweep_id = ?1 AND state = 'running'))sql");
-  if (!attempts.ok()) return attempts.status();
-  (*attempts)->BindInt64(1, sweep_id);
-  (*attempts)->BindInt64(2, now_ms);
-  absl::StatusOr<int> changed = (*attempts)->Run();
-  if (!changed.ok()) return changed.status();
-
-  absl::StatusOr<ScopedStatement> trials = db.Get(R"sql(
-      UPDATE trials SET state = 'cancelled', ended_at_ms = ?2, lease_expires_ms = NULL
-      WHERE sweep_id = ?1 AND state IN ('pending', 'running'))sql");
-  if (!trials.ok()) return trials.status();
-  (*trials)->BindInt64(1, sweep_id);
-  (*trials)->BindInt64(2, now_ms);
-  absl::StatusOr<int> cancelled = (*trials)->Run();
-  if (!cancelled.ok()) return cancelled.status();
-
-  absl::StatusOr<ScopedStatement> sweep = db.Get(
-      "UPDATE sweeps SET state = 'cancelled', ended_at_ms = ?2 WHERE id = ?1 AND state = "
-      "'running'");
-  if (!sweep.ok()) return sweep.status();
-  (*sweep)->BindInt64(1, sweep_id);
-  (*sweep)->BindInt64(2, now_ms);
-  changed = (*sweep)->Run();
-  if (!changed.ok()) return changed.status();
-  return *cancelled;
-}
-
 absl::StatusOr<int32_t> InsertMetrics(StatementCache& db, int64_t trial_id, int32_t attempt,
                                       int32_t epoch, const std::vector<MetricValue>& metrics) {
   int32_t written = 0;
@@ -444,6 +359,36 @@ absl::StatusOr<std::vector<EpochMetrics>> SelectTrialMetrics(StatementCache& db,
   return CollectEpochMetrics(*select);
 }
 
+absl::StatusOr<std::vector<MetricHistory>> SelectMetricHistories(StatementCache& db,
+                                                                 int64_t sweep_id,
+                                                                 const std::string& name) {
+  absl::StatusOr<ScopedStatement> select = db.Get(R"sql(
+      SELECT t.id, t.state, t.attempt, m.epoch, m.value
+      FROM trials t LEFT JOIN metrics m ON m.trial_id = t.id AND m.name = ?2
+      WHERE t.sweep_id = ?1
+      ORDER BY t.id, m.epoch)sql");
+  if (!select.ok()) return select.status();
+  (*select)->BindInt64(1, sweep_id);
+  (*select)->BindText(2, name);
+  std::vector<MetricHistory> histories;
+  absl::Status status = (*select)->ForEachRow([&](const SqliteStatement& row) {
+    const int64_t trial_id = row.ColumnInt64(0);
+    if (histories.empty() || histories.back().trial_id != trial_id) {
+      absl::StatusOr<TrialState> state = ParseTrialState(row.ColumnText(1));
+      if (!state.ok()) return state.status();
+      histories.push_back(
+          MetricHistory{trial_id, *state, static_cast<int32_t>(row.ColumnInt64(2)), {}});
+    }
+    if (!row.ColumnIsNull(3)) {
+      histories.back().values.emplace_back(static_cast<int32_t>(row.ColumnInt64(3)),
+                                           row.ColumnDouble(4));
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return histories;
+}
+
 absl::StatusOr<std::string> InsertWorker(StatementCache& db, const std::string& hostname,
                                          int32_t pid, int64_t now_ms) {
   // Workers are never deleted, so max + 1 never hands out an id twice, also
@@ -463,61 +408,69 @@ absl::StatusOr<std::string> InsertWorker(StatementCache& db, const std::string& 
   return (*insert)->ColumnText(0);
 }
 
-absl::StatusOr<bool> WorkerExists(StatementCache& db, const std::string& worker_id) {
-  absl::StatusOr<ScopedStatement> select = db.Get("SELECT 1 FROM workers WHERE id = ?1");
+absl::StatusOr<std::vector<WorkerRecord>> SelectWorkers(StatementCache& db) {
+  absl::StatusOr<ScopedStatement> select =
+      db.Get(absl::StrCat(kSelectWorkersPrefix, "ORDER BY w.number, t.id"));
   if (!select.ok()) return select.status();
-  (*select)->BindText(1, worker_id);
-  return (*select)->Step();
+  return CollectWorkers(*select);
 }
 
-absl::StatusOr<bool> UpdateHeartbeat(StatementCache& db, const std::string& worker_id,
-                                     int64_t now_ms, int64_t lease_expires_ms) {
-  absl::StatusOr<ScopedStatement> worker =
-      db.Get("UPDATE workers SET last_heartbeat_ms = ?2 WHERE id = ?1");
+absl::StatusOr<WorkerRecord> SelectWorker(StatementCache& db, const std::string& worker_id) {
+  absl::StatusOr<ScopedStatement> select =
+      db.Get(absl::StrCat(kSelectWorkersPrefix, "WHERE w.id = ?1 ORDER BY t.id"));
+  if (!select.ok()) return select.status();
+  (*select)->BindText(1, worker_id);
+  absl::StatusOr<std::vector<WorkerRecord>> workers = CollectWorkers(*select);
+  if (!workers.ok()) return workers.status();
+  if (workers->empty()) return absl::NotFoundError(absl::StrCat("no worker ", worker_id));
+  return std::move(workers->front());
+}
+
+absl::StatusOr<std::optional<HeartbeatOutcome>> UpdateHeartbeat(StatementCache& db,
+                                                                const std::string& worker_id,
+                                                                int64_t now_ms,
+                                                                int64_t lease_expires_ms) {
+  // RETURNING the column itself: SQLite 3.40 gets `quarantined_at_ms IS NOT
+  // NULL` wrong there for a column that ALTER TABLE added.
+  absl::StatusOr<ScopedStatement> worker = db.Get(R"sql(
+      UPDATE workers SET last_heartbeat_ms = ?2 WHERE id = ?1 RETURNING quarantined_at_ms)sql");
   if (!worker.ok()) return worker.status();
   (*worker)->BindText(1, worker_id);
   (*worker)->BindInt64(2, now_ms);
-  absl::StatusOr<int> found = (*worker)->Run();
+  absl::StatusOr<bool> found = (*worker)->Step();
   if (!found.ok()) return found.status();
-  if (*found == 0) return false;
+  if (!*found) return std::optional<HeartbeatOutcome>();
+  HeartbeatOutcome outcome;
+  outcome.quarantined = !(*worker)->ColumnIsNull(0);
+  absl::StatusOr<bool> done = (*worker)->Step();  // completes the UPDATE
+  if (!done.ok()) return done.status();
 
-  absl::StatusOr<ScopedStatement> leases = db.Get(
-      "UPDATE trials SET lease_expires_ms = ?2 WHERE worker_id = ?1 AND state = 'running'");
+  absl::StatusOr<ScopedStatement> leases = db.Get(R"sql(
+      UPDATE trials SET lease_expires_ms = ?2 WHERE worker_id = ?1 AND state = 'running'
+      RETURNING id)sql");
   if (!leases.ok()) return leases.status();
   (*leases)->BindText(1, worker_id);
   (*leases)->BindInt64(2, lease_expires_ms);
-  absl::StatusOr<int> extended = (*leases)->Run();
-  if (!extended.ok()) return extended.status();
-  return true;
-}
-
-absl::StatusOr<std::vector<WorkerRecord>> SelectWorkers(StatementCache& db) {
-  absl::StatusOr<ScopedStatement> select = db.Get(
-      "SELECT id, hostname, pid, registered_at_ms, last_heartbeat_ms FROM workers ORDER BY "
-      "number");
-  if (!select.ok()) return select.status();
-  std::vector<WorkerRecord> workers;
-  absl::Status status = (*select)->ForEachRow([&](const SqliteStatement& row) {
-    workers.push_back(WorkerFromRow(row));
+  absl::Status status = (*leases)->ForEachRow([&](const SqliteStatement& row) {
+    outcome.running_trial_ids.push_back(row.ColumnInt64(0));
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
-  return workers;
+  // RETURNING promises no order.
+  std::sort(outcome.running_trial_ids.begin(), outcome.running_trial_ids.end());
+  return std::optional<HeartbeatOutcome>(std::move(outcome));
 }
 
-absl::StatusOr<std::vector<int64_t>> SelectRunningTrials(StatementCache& db,
-                                                         const std::string& worker_id) {
-  absl::StatusOr<ScopedStatement> select = db.Get(
-      "SELECT id FROM trials WHERE worker_id = ?1 AND state = 'running' ORDER BY id");
-  if (!select.ok()) return select.status();
-  (*select)->BindText(1, worker_id);
-  std::vector<int64_t> ids;
-  absl::Status status = (*select)->ForEachRow([&](const SqliteStatement& row) {
-    ids.push_back(row.ColumnInt64(0));
-    return absl::OkStatus();
-  });
-  if (!status.ok()) return status;
-  return ids;
+absl::StatusOr<bool> ClearQuarantine(StatementCache& db, const std::string& worker_id) {
+  absl::StatusOr<ScopedStatement> update = db.Get(R"sql(
+      UPDATE workers SET quarantined_at_ms = NULL, quarantine_reason = '',
+                         consecutive_failures = 0
+      WHERE id = ?1)sql");
+  if (!update.ok()) return update.status();
+  (*update)->BindText(1, worker_id);
+  absl::StatusOr<int> changed = (*update)->Run();
+  if (!changed.ok()) return changed.status();
+  return *changed > 0;
 }
 
 }  // namespace sslsweep

@@ -15,6 +15,15 @@ namespace {
 // PRAGMA application_id of an sslsweep store: "SSSW".
 constexpr int64_t kApplicationId = 0x53535357;
 
+absl::StatusOr<int64_t> QueryInt(sqlite3* db, const char* sql) {
+  absl::StatusOr<std::unique_ptr<SqliteStatement>> statement = SqliteStatement::Prepare(db, sql);
+  if (!statement.ok()) return statement.status();
+  absl::StatusOr<bool> row = (*statement)->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return absl::InternalError(absl::StrCat("\"", sql, "\" returned no row"));
+  return (*statement)->ColumnInt64(0);
+}
+
 // Version 1. States are readable TEXT so that `sqlite3 DB` users see them
 // plainly; the CHECK constraints keep rows consistent with their state.
 constexpr char kSchemaV1[] = R"sql(
@@ -100,27 +109,131 @@ CREATE TABLE metrics (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
+// Version 2: retries, quarantine, priorities and early termination.
+// Columns that only add go through ADD COLUMN; a changed CHECK (the new
+// trial state and attempt outcomes) needs the table rebuilt, the way
+// https://sqlite.org/lang_altertable.html#otheralter prescribes: foreign keys
+// are off (Configure turns them on only after Migrate), the new table is
+// filled, the old one dropped and the new one renamed, and
+// PRAGMA foreign_key_check runs before the commit.
+constexpr char kSchemaV2[] = R"sql(
+ALTER TABLE sweeps ADD COLUMN max_attempts INTEGER NOT NULL DEFAULT 3 CHECK (max_attempts >= 1);
+ALTER TABLE sweeps ADD COLUMN max_concurrent INTEGER NOT NULL DEFAULT 0
+  CHECK (max_concurrent >= 0);
+ALTER TABLE sweeps ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+
+-- LeaseNextTrial walks running sweeps by (priority DESC, id).
+CREATE INDEX sweeps_running_by_priority ON sweeps (priority DESC, id) WHERE state = 'running';
+
+ALTER TABLE workers ADD COLUMN consecutive_failures INTEGER NOT NULL DEFAULT 0
+  CHECK (consecutive_failures >= 0);
+ALTER TABLE workers ADD COLUMN quarantined_at_ms INTEGER;
+ALTER TABLE workers ADD COLUMN quarantine_reason TEXT NOT NULL DEFAULT ''
+  CHECK ((quarantined_at_ms IS NULL) = (quarantine_reason = ''));
+
+CREATE TABLE new_trials (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  sweep_id         INTEGER NOT NULL REFERENCES sweeps (id) ON DELETE CASCADE,
+  idx              INTEGER NOT NULL CHECK (idx >= 0),
+  state            TEXT    NOT NULL
+                   CHECK (state IN ('pending', 'running', 'succeeded', 'failed', 'cancelled',
+                                    'pruned')),
+  attempt          INTEGER NOT NULL CHECK (attempt >= 0),
+  failures         INTEGER NOT NULL DEFAULT 0 CHECK (failures BETWEEN 0 AND attempt),
+  worker_id        TEXT    REFERENCES workers (id),
+  epochs           INTEGER NOT NULL CHECK (epochs >= 0),
+  config_yaml      TEXT    NOT NULL,
+  failure_reason   TEXT    NOT NULL DEFAULT '',
+  lease_expires_ms INTEGER,
+  checkpoint_epoch INTEGER CHECK (checkpoint_epoch BETWEEN 0 AND epochs),
+  created_at_ms    INTEGER NOT NULL,
+  ended_at_ms      INTEGER,
+  UNIQUE (sweep_id, idx),
+  CHECK ((state = 'running') = (lease_expires_ms IS NOT NULL)),
+  CHECK (state <> 'running' OR (worker_id IS NOT NULL AND attempt > 0)),
+  CHECK ((state IN ('pending', 'running')) = (ended_at_ms IS NULL))
+) STRICT;
+
+INSERT INTO new_trials (id, sweep_id, idx, state, attempt, failures, worker_id, epochs,
+                        config_yaml, failure_reason, lease_expires_ms, checkpoint_epoch,
+                        created_at_ms, ended_at_ms)
+SELECT id, sweep_id, idx, state, attempt, 0, worker_id, epochs, config_yaml, failure_reason,
+       lease_expires_ms, NULL, created_at_ms, ended_at_ms
+FROM trials;
+
+-- AUTOINCREMENT: ids stay never reused, also those above the highest row.
+DELETE FROM sqlite_sequence WHERE name = 'new_trials';
+INSERT INTO sqlite_sequence (name, seq)
+SELECT 'new_trials', seq FROM sqlite_sequence WHERE name = 'trials';
+
+DROP TABLE trials;
+ALTER TABLE new_trials RENAME TO trials;
+
+-- LeaseNextTrial: a sweep's pending trial with the lowest idx.
+CREATE INDEX trials_pending ON trials (sweep_id, idx) WHERE state = 'pending';
+-- Heartbeat and the running trials of a worker.
+CREATE INDEX trials_running_by_worker ON trials (worker_id) WHERE state = 'running';
+-- LeaseNextTrial: a sweep's running trials, against its max_concurrent.
+CREATE INDEX trials_running_by_sweep ON trials (sweep_id) WHERE state = 'running';
+-- ExpireLeases: running trials whose lease ended.
+CREATE INDEX trials_running_by_lease ON trials (lease_expires_ms) WHERE state = 'running';
+
+CREATE TABLE new_attempts (
+  trial_id           INTEGER NOT NULL REFERENCES trials (id) ON DELETE CASCADE,
+  attempt            INTEGER NOT NULL CHECK (attempt >= 1),
+  worker_id          TEXT    NOT NULL REFERENCES workers (id),
+  started_at_ms      INTEGER NOT NULL,
+  ended_at_ms        INTEGER,
+  outcome            TEXT    CHECK (outcome IN ('succeeded', 'failed', 'lost', 'released',
+                                                'pruned', 'cancelled')),
+  failure_kind       TEXT    CHECK (failure_kind IN ('crash', 'diverged', 'config')),
+  reason             TEXT    NOT NULL DEFAULT '',
+  requeued           INTEGER NOT NULL DEFAULT 0 CHECK (requeued IN (0, 1)),
+  quarantined_worker INTEGER NOT NULL DEFAULT 0 CHECK (quarantined_worker IN (0, 1)),
+  PRIMARY KEY (trial_id, attempt),
+  CHECK ((outcome IS NULL) = (ended_at_ms IS NULL)),
+  CHECK (failure_kind IS NULL OR outcome = 'failed'),
+  CHECK (requeued = 0 OR outcome IN ('failed', 'lost', 'released'))
+) STRICT, WITHOUT ROWID;
+
+INSERT INTO new_attempts (trial_id, attempt, worker_id, started_at_ms, ended_at_ms, outcome,
+                          reason)
+SELECT trial_id, attempt, worker_id, started_at_ms, ended_at_ms, outcome, reason FROM attempts;
+
+DROP TABLE attempts;
+ALTER TABLE new_attempts RENAME TO attempts;
+)sql";
+
 absl::Status MigrateToV1(sqlite3* db) { return ExecuteSql(db, kSchemaV1); }
 
-// migration.apply takes a schema at version - 1 to `version`.
+// Runs inside Migrate's transaction with foreign keys off; the rebuilt
+// tables must still satisfy every reference before it commits.
+absl::Status MigrateToV2(sqlite3* db) {
+  absl::Status status = ExecuteSql(db, kSchemaV2);
+  if (!status.ok()) return status;
+  absl::StatusOr<int64_t> violations =
+      QueryInt(db, "SELECT count(*) FROM pragma_foreign_key_check");
+  if (!violations.ok()) return violations.status();
+  if (*violations != 0) {
+    return absl::DataLossError(absl::StrCat(
+        *violations, " rows reference missing parents (PRAGMA foreign_key_check); the file "
+                     "is left at version 1"));
+  }
+  return absl::OkStatus();
+}
+
+// migration.apply takes a schema at version - 1 to `version`. A new file
+// runs them all, so a new and a migrated file have the same schema.
 struct Migration {
   int version;
   absl::Status (*apply)(sqlite3* db);
 };
 constexpr Migration kMigrations[] = {
     {1, &MigrateToV1},
+    {2, &MigrateToV2},
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kStoreSchemaVersion,
               "every schema version needs its migration");
-
-absl::StatusOr<int64_t> QueryInt(sqlite3* db, const char* sql) {
-  absl::StatusOr<std::unique_ptr<SqliteStatement>> statement = SqliteStatement::Prepare(db, sql);
-  if (!statement.ok()) return statement.status();
-  absl::StatusOr<bool> row = (*statement)->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return absl::InternalError(absl::StrCat("\"", sql, "\" returned no row"));
-  return (*statement)->ColumnInt64(0);
-}
 
 // The schema version of the file: 0 for a fresh file, an error for a file
 // that some other program wrote.
@@ -165,7 +278,6 @@ absl::Status Configure(sqlite3* db) {
   absl::Status status = SetJournalModeWal(db);
   // FULL syncs the WAL at every commit: an acknowledged write survives power loss.
   if (status.ok()) status = ExecuteSql(db, "PRAGMA synchronous = FULL");
-  if (status.ok()) status = ExecuteSql(db, "PRAGMA foreign_keys = ON");
   return status;
 }
 
@@ -197,11 +309,10 @@ absl::Status Migrate(sqlite3* db) {
   return status;
 }
 
-absl::StatusOr<SqliteConnection> OpenConnection(const StoreOptions& options) {
+absl::StatusOr<SqliteConnection> OpenConnection(const StoreOptions& options, int flags) {
   sqlite3* raw = nullptr;
-  const int code = sqlite3_open_v2(
-      options.path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-      nullptr);
+  const int code =
+      sqlite3_open_v2(options.path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   SqliteConnection db(raw);  // sqlite3_open_v2 may allocate a handle even when it fails
   if (code != SQLITE_OK) return SqliteStatus(code, db.get(), "opening");
   sqlite3_extended_result_codes(db.get(), 1);
@@ -216,7 +327,11 @@ absl::Status SetUp(sqlite3* db) {
   absl::StatusOr<int64_t> version = StoreVersion(db);
   if (!version.ok()) return version.status();
   absl::Status status = Configure(db);
+  // A migration that rebuilds a table must run with foreign keys off (they
+  // cannot change inside a transaction), so they go on only afterwards.
+  if (status.ok()) status = ExecuteSql(db, "PRAGMA foreign_keys = OFF");
   if (status.ok()) status = Migrate(db);
+  if (status.ok()) status = ExecuteSql(db, "PRAGMA foreign_keys = ON");
   return status;
 }
 
@@ -232,10 +347,17 @@ absl::StatusOr<SqliteConnection> OpenStoreDatabase(const StoreOptions& options) 
     return absl::InvalidArgumentError(
         absl::StrCat("store busy_timeout_ms is ", options.busy_timeout_ms, "; must be >= 0"));
   }
-  absl::StatusOr<SqliteConnection> db = OpenConnection(options);
+  absl::StatusOr<SqliteConnection> db =
+      OpenConnection(options, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   if (!db.ok()) return NamePath(db.status(), options.path);
   absl::Status status = SetUp(db->get());
   if (!status.ok()) return NamePath(status, options.path);
+  return db;
+}
+
+absl::StatusOr<SqliteConnection> OpenStoreReader(const StoreOptions& options) {
+  absl::StatusOr<SqliteConnection> db = OpenConnection(options, SQLITE_OPEN_READONLY);
+  if (!db.ok()) return NamePath(db.status(), options.path);
   return db;
 }
 

@@ -19,8 +19,9 @@ namespace sslsweep {
 namespace {
 
 constexpr absl::string_view kSweepKeys[] = {
-    "name",       "description",     "method", "metric",    "run_cap",
-    "parameters", "early_terminate", "trial",  "resources", "seed"};
+    "name",         "description",     "method",  "metric",    "run_cap",
+    "parameters",   "early_terminate", "trial",   "resources", "seed",
+    "max_attempts", "max_concurrent",  "priority"};
 constexpr absl::string_view kLauncherKeys[] = {"program", "command", "project", "entity"};
 constexpr absl::string_view kMetricKeys[] = {"name", "goal"};
 // Used by W&B's Bayesian search only.
@@ -116,6 +117,8 @@ class SweepParser {
   absl::Status ParseMethod(const Mapping& sweep, const YAML::Node& root);
   // name, description, run_cap, seed.
   absl::Status ParseScalarFields(const Mapping& sweep);
+  // max_attempts, max_concurrent, priority.
+  absl::Status ParseSchedulingFields(const Mapping& sweep);
   absl::Status ParseMetric(const MappingEntry& entry);
   absl::Status ParseEarlyTerminate(const MappingEntry& entry);
   absl::Status ParseResources(const MappingEntry& entry);
@@ -140,6 +143,7 @@ absl::StatusOr<SweepSpec> SweepParser::Parse(const YAML::Node& root) {
   if (absl::Status s = CheckTopLevelKeys(root); !s.ok()) return s;
   if (absl::Status s = ParseMethod(*sweep, root); !s.ok()) return s;
   if (absl::Status s = ParseScalarFields(*sweep); !s.ok()) return s;
+  if (absl::Status s = ParseSchedulingFields(*sweep); !s.ok()) return s;
   if (const MappingEntry* entry = Find(*sweep, "metric")) {
     if (absl::Status s = ParseMetric(*entry); !s.ok()) return s;
   }
@@ -208,6 +212,38 @@ absl::Status SweepParser::ParseScalarFields(const Mapping& sweep) {
       return reader_.ErrorAt(entry->value, "seed: expected an integer from 0 to ",
                              std::numeric_limits<uint64_t>::max());
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SweepParser::ParseSchedulingFields(const Mapping& sweep) {
+  struct Field {
+    const char* key;
+    int32_t* target;
+    int32_t min;
+    int32_t max;
+    const char* meaning;
+  };
+  const Field fields[] = {
+      {"max_attempts", &spec_.max_attempts, 1, kMaxAttemptsLimit,
+       "failed attempts (trainer crashes, lost workers) before a trial fails for good; "
+       "default 3"},
+      {"max_concurrent", &spec_.max_concurrent, 0, std::numeric_limits<int32_t>::max(),
+       "trials of this sweep running at once; 0 (the default) for no limit"},
+      {"priority", &spec_.priority, -kPriorityLimit, kPriorityLimit,
+       "higher sweeps lease first; default 0"},
+  };
+  for (const Field& field : fields) {
+    const MappingEntry* entry = Find(sweep, field.key);
+    if (entry == nullptr) continue;
+    absl::StatusOr<int64_t> value = reader_.ReadInteger(entry->value, field.key);
+    if (!value.ok()) return value.status();
+    if (*value < field.min || *value > field.max) {
+      return reader_.ErrorAt(entry->value, field.key, " must be an integer from ",
+                             field.min, " to ", field.max, ", got ", *value, " (",
+                             field.meaning, ")");
+    }
+    *field.target = static_cast<int32_t>(*value);
   }
   return absl::OkStatus();
 }

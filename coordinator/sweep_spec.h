@@ -29,14 +29,18 @@
 namespace sslsweep {
 
 inline constexpr int64_t kMaxTrialsPerSweep = 100000;
+// Bounds of the scheduling keys max_attempts and priority.
+inline constexpr int32_t kMaxAttemptsLimit = 100;
+inline constexpr int32_t kPriorityLimit = 1000;
 
 struct SweepMetric {
   std::string name;  // empty if the sweep names no metric
   std::string goal;  // "minimize" | "maximize"
 };
 
-// `early_terminate: {type: hyperband, ...}`, validated but not yet acted on.
-// Either min_iter, or max_iter with s, is set (non-zero).
+// `early_terminate: {type: hyperband, ...}`, acted on by HyperbandState
+// (coordinator/hyperband.h). Either min_iter, or max_iter with s, is set
+// (non-zero). eta and strict default as in W&B's sweep schema: 3 and true.
 struct HyperbandSpec {
   int64_t min_iter = 0;
   int64_t max_iter = 0;
@@ -64,6 +68,13 @@ struct SweepSpec {
   uint64_t seed = 0;    // seeds random sampling
   int32_t ranks = 1;    // processes per trial (`resources: {ranks: N}`)
   std::optional<HyperbandSpec> early_terminate;
+  // Scheduling (ours). Failed attempts (trainer crashes, lost workers) of a
+  // trial before it fails for good, 1..kMaxAttemptsLimit.
+  int32_t max_attempts = 3;
+  // Trials of this sweep running at once; 0: no limit.
+  int32_t max_concurrent = 0;
+  // Higher sweeps lease first, -kPriorityLimit..kPriorityLimit.
+  int32_t priority = 0;
   // Non-fatal findings, each "<source>:<line>:<col>: <what>".
   std::vector<std::string> warnings;
 

@@ -1,5 +1,6 @@
 // The Coordinator's logic without a server: a real SQLite store in a temp
-// directory and a FakeClock.
+// directory and a FakeClock. Leases, failures, checkpoints and early
+// termination are in coordinator_lease_test.cc.
 
 #include "coordinator/coordinator.h"
 
@@ -7,7 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/test_util.h"
+#include "tests/coordinator_test_util.h"
 
 namespace sslsweep {
 namespace {
@@ -25,59 +26,7 @@ trial:
   optim: {batch_size: 32}
 )";
 
-class CoordinatorTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto store = Store::Open({FreshTempDir("db") + "/sslsweep.db"});
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = std::move(*store);
-    coordinator_ = std::make_unique<Coordinator>(store_.get(), &clock_, CoordinatorOptions{});
-  }
-
-  int64_t Submit(const std::string& yaml) {
-    v1::SubmitSweepRequest request;
-    request.set_yaml(yaml);
-    request.set_source_name("sweep.yaml");
-    auto response = coordinator_->SubmitSweep(request);
-    EXPECT_TRUE(response.ok()) << response.status();
-    return response.ok() ? response->sweep_id() : 0;
-  }
-
-  std::string Register() {
-    v1::RegisterWorkerRequest request;
-    request.set_hostname("host");
-    auto response = coordinator_->RegisterWorker(request);
-    EXPECT_TRUE(response.ok()) << response.status();
-    return response->worker_id();
-  }
-
-  v1::TrialAssignment Lease(const std::string& worker) {
-    v1::LeaseTrialRequest request;
-    request.set_worker_id(worker);
-    auto response = coordinator_->LeaseTrial(request);
-    EXPECT_TRUE(response.ok()) << response.status();
-    EXPECT_TRUE(response->granted());
-    return response->trial();
-  }
-
-  absl::StatusOr<v1::ReportMetricsResponse> Report(const std::string& worker,
-                                                   const v1::TrialAssignment& trial, int epoch,
-                                                   double value) {
-    v1::ReportMetricsRequest request;
-    request.set_worker_id(worker);
-    request.set_trial_id(trial.trial_id());
-    request.set_attempt(trial.attempt());
-    request.set_epoch(epoch);
-    v1::Metric* m = request.add_metrics();
-    m->set_name("ncc_test_acc/fine/embedding");
-    m->set_value(value);
-    return coordinator_->ReportMetrics(request);
-  }
-
-  FakeClock clock_;
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<Coordinator> coordinator_;
-};
+class CoordinatorTest : public CoordinatorFixture {};
 
 TEST_F(CoordinatorTest, SubmitExpandsTheGridIntoPendingTrials) {
   const int64_t id = Submit(kSweep);
@@ -203,7 +152,7 @@ TEST_F(CoordinatorTest, HeartbeatTellsWorkerToStopCancelledTrials) {
   EXPECT_THAT(after->stop_trial_ids(), ::testing::ElementsAre(trial.trial_id()));
 }
 
-TEST_F(CoordinatorTest, FailedTrialKeepsReasonAndSweepFinishes) {
+TEST_F(CoordinatorTest, DivergedTrialFailsAtOnceWithItsReasonAndSweepFinishes) {
   const int64_t sweep = Submit(
       "method: grid\nparameters:\n  seed: {value: 1}\n"
       "trial: {data: {dataset: synthetic, train_samples: 64}, optim: {batch_size: 32}}\n");
@@ -213,15 +162,19 @@ TEST_F(CoordinatorTest, FailedTrialKeepsReasonAndSweepFinishes) {
   fail.set_worker_id(worker);
   fail.set_trial_id(trial.trial_id());
   fail.set_attempt(trial.attempt());
-  fail.set_reason("sslsweep-train killed by signal 11 (Segmentation fault)");
-  ASSERT_TRUE(coordinator_->FailTrial(fail).ok());
+  fail.set_reason("sslsweep-train exit code 4: diverged: loss is nan at epoch 2 step 7");
+  fail.set_kind(v1::FAILURE_DIVERGED);
+  auto failed = coordinator_->FailTrial(fail);
+  ASSERT_TRUE(failed.ok()) << failed.status();
+  EXPECT_FALSE(failed->will_retry());
   v1::GetSweepStatusRequest request;
   request.set_sweep_id(sweep);
   auto status = coordinator_->GetSweepStatus(request);
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->sweep().state(), v1::SWEEP_FINISHED);
   EXPECT_EQ(status->trials(0).state(), v1::TRIAL_FAILED);
-  EXPECT_THAT(status->trials(0).failure_reason(), HasSubstr("signal 11"));
+  EXPECT_THAT(status->trials(0).failure_reason(), HasSubstr("loss is nan"));
+  EXPECT_EQ(status->trials(0).attempt(), 1);
 }
 
 }  // namespace

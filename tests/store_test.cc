@@ -1,8 +1,9 @@
 // Tests of Store against real SQLite files, one fresh directory per test:
 // sweeps, trials, leasing, metrics and results. They read the file back
 // through a second connection, as a `sqlite3 DB` user would, to check what is
-// really stored. Reopening, stale attempts, refused files, failed commits and
-// concurrent writers are in store_recovery_test.cc.
+// really stored. Reopening, stale attempts, refused files, migration, failed
+// commits and concurrent writers are in store_recovery_test.cc; scheduling,
+// retries, quarantine and group commit in store_lease_test.cc.
 
 #include "coordinator/store.h"
 
@@ -20,6 +21,8 @@ namespace sslsweep {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::Pair;
 
 TEST_F(StoreTest, CreatesSweepWithTrialsAndParamsAndReadsThemBack) {
   std::vector<NewTrial> trials = MakeTrials(3);
@@ -33,6 +36,9 @@ TEST_F(StoreTest, CreatesSweepWithTrialsAndParamsAndReadsThemBack) {
   EXPECT_EQ(sweep->source_yaml, "name: vicreg-lr\nmethod: grid\n");
   EXPECT_EQ(sweep->metric_name, "ncc_test_acc/fine/embedding");
   EXPECT_EQ(sweep->metric_goal, "maximize");
+  EXPECT_EQ(sweep->max_attempts, 3);
+  EXPECT_EQ(sweep->max_concurrent, 0);
+  EXPECT_EQ(sweep->priority, 0);
   EXPECT_EQ(sweep->state, SweepState::kRunning);
   EXPECT_EQ(sweep->created_at_ms, 1000);
   EXPECT_EQ(sweep->trials_total, 3);
@@ -53,6 +59,9 @@ TEST_F(StoreTest, CreatesSweepWithTrialsAndParamsAndReadsThemBack) {
     EXPECT_EQ(trial.epochs, 5);
     EXPECT_EQ(trial.config_yaml, trials[i].config_yaml);
     EXPECT_EQ(trial.lease_expires_ms, 0);
+    EXPECT_EQ(trial.failures, 0);
+    EXPECT_EQ(trial.max_attempts, 3);
+    EXPECT_EQ(trial.checkpoint_epoch, -1);
     ASSERT_EQ(trial.params.size(), trials[i].params.size());
     for (size_t p = 0; p < trial.params.size(); ++p) {  // in the order given
       EXPECT_EQ(trial.params[p].path, trials[i].params[p].path);
@@ -85,9 +94,21 @@ TEST_F(StoreTest, UnknownIdsAreNotFound) {
   EXPECT_THAT(store_->FinalMetrics(7), StatusIs(absl::StatusCode::kNotFound, "no sweep 7"));
   EXPECT_THAT(store_->TrialMetrics(9), StatusIs(absl::StatusCode::kNotFound, "no trial 9"));
   EXPECT_THAT(store_->CancelSweep(7, 1), StatusIs(absl::StatusCode::kNotFound, "no sweep 7"));
-  EXPECT_THAT(store_->FinishTrial(9, 1, 1), StatusIs(absl::StatusCode::kNotFound, "no trial 9"));
-  EXPECT_THAT(store_->RecordMetrics(9, 1, 0, {{"loss", 1.0}}),
+  EXPECT_THAT(store_->FinishTrial("w-1", 9, 1, 1),
               StatusIs(absl::StatusCode::kNotFound, "no trial 9"));
+  EXPECT_THAT(store_->RecordMetrics("w-1", 9, 1, 0, {{"loss", 1.0}}),
+              StatusIs(absl::StatusCode::kNotFound, "no trial 9"));
+  EXPECT_THAT(store_->RecordCheckpoint("w-1", 9, 1, 0),
+              StatusIs(absl::StatusCode::kNotFound, "no trial 9"));
+  EXPECT_THAT(store_->FailTrial("w-1", 9, 1, FailureKind::kCrash, "x", 1, FailurePolicy()),
+              StatusIs(absl::StatusCode::kNotFound, "no trial 9"));
+  EXPECT_THAT(store_->PruneTrial(9, 1, "x", 1), StatusIs(absl::StatusCode::kNotFound, "no trial 9"));
+  EXPECT_THAT(store_->CancelTrial(9, 1), StatusIs(absl::StatusCode::kNotFound, "no trial 9"));
+  EXPECT_THAT(store_->MetricHistories(7, "loss"),
+              StatusIs(absl::StatusCode::kNotFound, "no sweep 7"));
+  EXPECT_THAT(store_->GetWorker("w-5"), StatusIs(absl::StatusCode::kNotFound, "no worker w-5"));
+  EXPECT_THAT(store_->UnquarantineWorker("w-5"),
+              StatusIs(absl::StatusCode::kNotFound, "no worker w-5"));
   EXPECT_THAT(store_->Heartbeat("w-5", 1, kLeaseMs),
               StatusIs(absl::StatusCode::kNotFound, "no worker w-5"));
   EXPECT_THAT(store_->LeaseNextTrial("w-5", 1, kLeaseMs),
@@ -111,6 +132,14 @@ TEST_F(StoreTest, InvalidSweepIsRejectedAndWritesNothing) {
               StatusIs(absl::StatusCode::kInvalidArgument, "'maximise'"));
   EXPECT_THAT(store_->CreateSweep(MakeSweep("s"), {}, 1),
               StatusIs(absl::StatusCode::kInvalidArgument, "at least one trial"));
+  NewSweep no_attempts = MakeSweep("s");
+  no_attempts.max_attempts = 0;
+  EXPECT_THAT(store_->CreateSweep(no_attempts, MakeTrials(1), 1),
+              StatusIs(absl::StatusCode::kInvalidArgument, "max_attempts is 0; must be >= 1"));
+  NewSweep negative_concurrency = MakeSweep("s");
+  negative_concurrency.max_concurrent = -1;
+  EXPECT_THAT(store_->CreateSweep(negative_concurrency, MakeTrials(1), 1),
+              StatusIs(absl::StatusCode::kInvalidArgument, "max_concurrent is -1"));
 
   EXPECT_EQ(Count("sweeps"), 0);
   EXPECT_EQ(Count("trials"), 0);
@@ -162,7 +191,7 @@ TEST_F(StoreTest, EveryLeaseRaisesTheAttempt) {
   const TrialRecord leased = Lease(first);
   EXPECT_EQ(leased.attempt, 1);
 
-  Requeue(leased.id);
+  LoseLease(leased);
   const TrialRecord again = Lease(second, 5000);
   EXPECT_EQ(again.id, leased.id);
   EXPECT_EQ(again.attempt, 2);
@@ -180,20 +209,21 @@ TEST_F(StoreTest, MetricsAreWrittenExactlyOnce) {
   const std::vector<MetricValue> epoch0 = {
       {"loss", 2.5}, {"ncc_test_acc/fine/embedding", 0.61}, {"ncc_test_acc/random/embedding", 0.12}};
 
-  absl::StatusOr<int32_t> written = store_->RecordMetrics(trial.id, trial.attempt, 0, epoch0);
+  absl::StatusOr<RecordedMetrics> written = Report(trial, 0, epoch0);
   ASSERT_THAT(written, IsOk());
-  EXPECT_EQ(*written, 3);
+  EXPECT_EQ(written->rows_written, 3);
+  EXPECT_EQ(written->sweep_id, trial.sweep_id);
 
-  absl::StatusOr<int32_t> retried = store_->RecordMetrics(trial.id, trial.attempt, 0, epoch0);
+  absl::StatusOr<RecordedMetrics> retried = Report(trial, 0, epoch0);
   ASSERT_THAT(retried, IsOk());
-  EXPECT_EQ(*retried, 0);
+  EXPECT_EQ(retried->rows_written, 0);
 
   // A retry that carries a new metric writes only that one; values already
   // stored are kept.
-  absl::StatusOr<int32_t> partial =
-      store_->RecordMetrics(trial.id, trial.attempt, 0, {{"loss", 9.0}, {"knn_acc/fine/embedding", 0.7}});
+  absl::StatusOr<RecordedMetrics> partial =
+      Report(trial, 0, {{"loss", 9.0}, {"knn_acc/fine/embedding", 0.7}});
   ASSERT_THAT(partial, IsOk());
-  EXPECT_EQ(*partial, 1);
+  EXPECT_EQ(partial->rows_written, 1);
 
   DirectSql sql(path_);
   EXPECT_EQ(sql.Int("SELECT count(*) FROM metrics"), 4);
@@ -207,15 +237,15 @@ TEST_F(StoreTest, InvalidMetricsAreRejectedAndWriteNothing) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const double inf = std::numeric_limits<double>::infinity();
 
-  EXPECT_THAT(store_->RecordMetrics(trial.id, 1, 0, {{"loss", 1.0}, {"cdnv", nan}}),
+  EXPECT_THAT(Report(trial, 0, {{"loss", 1.0}, {"cdnv", nan}}),
               StatusIs(absl::StatusCode::kInvalidArgument, "metric 'cdnv' is nan"));
-  EXPECT_THAT(store_->RecordMetrics(trial.id, 1, 0, {{"loss", inf}}),
+  EXPECT_THAT(Report(trial, 0, {{"loss", inf}}),
               StatusIs(absl::StatusCode::kInvalidArgument, "metric 'loss' is inf"));
-  EXPECT_THAT(store_->RecordMetrics(trial.id, 1, 0, {{"", 1.0}}),
+  EXPECT_THAT(Report(trial, 0, {{"", 1.0}}),
               StatusIs(absl::StatusCode::kInvalidArgument, "empty name"));
-  EXPECT_THAT(store_->RecordMetrics(trial.id, 1, -1, {{"loss", 1.0}}),
+  EXPECT_THAT(Report(trial, -1, {{"loss", 1.0}}),
               StatusIs(absl::StatusCode::kInvalidArgument, "epoch must be >= 0"));
-  EXPECT_THAT(store_->RecordMetrics(trial.id, 1, 0, {{"loss", 1.0}, {"loss", 2.0}}),
+  EXPECT_THAT(Report(trial, 0, {{"loss", 1.0}, {"loss", 2.0}}),
               StatusIs(absl::StatusCode::kInvalidArgument, "'loss' is reported twice"));
   EXPECT_EQ(Count("metrics"), 0);
 }
@@ -226,14 +256,17 @@ TEST_F(StoreTest, FinishAndFailEndTrialsAndTheLastOneFinishesTheSweep) {
   const TrialRecord a = Lease(worker);
   const TrialRecord b = Lease(worker);
 
-  ASSERT_THAT(store_->FinishTrial(a.id, a.attempt, 3000), IsOk());
+  ASSERT_THAT(Finish(a, 3000), IsOk());
   absl::StatusOr<SweepRecord> sweep = store_->GetSweep(sweep_id);
   ASSERT_THAT(sweep, IsOk());
   EXPECT_EQ(sweep->state, SweepState::kRunning);
   EXPECT_EQ(sweep->trial_counts[static_cast<int>(TrialState::kSucceeded)], 1);
   EXPECT_EQ(sweep->trial_counts[static_cast<int>(TrialState::kRunning)], 1);
 
-  ASSERT_THAT(store_->FailTrial(b.id, b.attempt, "loss is NaN at epoch 3", 4000), IsOk());
+  absl::StatusOr<FailOutcome> outcome = Fail(b, FailureKind::kDiverged, "loss is NaN at epoch 3", 4000);
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_FALSE(outcome->requeued);
+  EXPECT_FALSE(outcome->worker_quarantined);
   sweep = store_->GetSweep(sweep_id);
   ASSERT_THAT(sweep, IsOk());
   EXPECT_EQ(sweep->state, SweepState::kFinished);
@@ -246,9 +279,7 @@ TEST_F(StoreTest, FinishAndFailEndTrialsAndTheLastOneFinishesTheSweep) {
   EXPECT_EQ(failed->lease_expires_ms, 0);
   EXPECT_EQ(failed->worker_id, worker);
 
-  absl::StatusOr<std::vector<int64_t>> running = store_->RunningTrials(worker);
-  ASSERT_THAT(running, IsOk());
-  EXPECT_TRUE(running->empty());
+  EXPECT_TRUE(RunningTrialsOf(worker).empty());
 
   DirectSql sql(path_);
   EXPECT_EQ(sql.Text("SELECT state FROM sweeps"), "finished");
@@ -267,15 +298,16 @@ TEST_F(StoreTest, RepeatedEndingsOfTheSameAttemptAreIdempotent) {
   const TrialRecord a = Lease(worker);
   const TrialRecord b = Lease(worker);
 
-  ASSERT_THAT(store_->FinishTrial(a.id, 1, 3000), IsOk());
-  EXPECT_THAT(store_->FinishTrial(a.id, 1, 3500), IsOk());
-  ASSERT_THAT(store_->FailTrial(b.id, 1, "oom", 3000), IsOk());
-  EXPECT_THAT(store_->FailTrial(b.id, 1, "oom", 3500), IsOk());
+  ASSERT_THAT(Finish(a, 3000), IsOk());
+  EXPECT_THAT(Finish(a, 3500), IsOk());
+  ASSERT_THAT(Fail(b, FailureKind::kConfig, "bad lr", 3000), IsOk());
+  EXPECT_THAT(Fail(b, FailureKind::kConfig, "bad lr", 3500), IsOk());
 
   // A different ending of an ended attempt is a conflict, not a retry.
-  EXPECT_THAT(store_->FailTrial(a.id, 1, "late", 4000),
+  EXPECT_THAT(Fail(a, FailureKind::kDiverged, "late", 4000),
               StatusIs(absl::StatusCode::kFailedPrecondition, "state succeeded"));
-  EXPECT_THAT(store_->FinishTrial(b.id, 1, 4000),
+  EXPECT_THAT(Finish(b, 4000), StatusIs(absl::StatusCode::kFailedPrecondition, "state failed"));
+  EXPECT_THAT(Fail(b, FailureKind::kDiverged, "bad lr", 4000),
               StatusIs(absl::StatusCode::kFailedPrecondition, "state failed"));
   EXPECT_EQ(DirectSql(path_).Int("SELECT ended_at_ms FROM trials WHERE id = " +
                                  std::to_string(a.id)),
@@ -299,11 +331,11 @@ TEST_F(StoreTest, CancelSweepCancelsPendingAndRunningTrials) {
   EXPECT_EQ(sweep->trial_counts[static_cast<int>(TrialState::kCancelled)], 3);
   EXPECT_EQ(store_->GetSweep(other)->state, SweepState::kRunning);
 
-  EXPECT_THAT(store_->RecordMetrics(running.id, 1, 0, {{"loss", 1.0}}),
+  EXPECT_THAT(Report(running, 0, {{"loss", 1.0}}),
               StatusIs(absl::StatusCode::kFailedPrecondition, "state cancelled"));
-  EXPECT_THAT(store_->FinishTrial(running.id, 1, 6000),
+  EXPECT_THAT(Finish(running, 6000),
               StatusIs(absl::StatusCode::kFailedPrecondition, "state cancelled"));
-  EXPECT_TRUE(store_->RunningTrials(worker)->empty());
+  EXPECT_TRUE(RunningTrialsOf(worker).empty());
 
   // The next lease skips the cancelled sweep.
   EXPECT_EQ(Lease(worker).sweep_id, other);
@@ -327,7 +359,10 @@ TEST_F(StoreTest, HeartbeatExtendsOnlyTheWorkersLeases) {
   const TrialRecord mine = Lease(first, 2000);
   const TrialRecord theirs = Lease(second, 2000);
 
-  ASSERT_THAT(store_->Heartbeat(first, 7000, kLeaseMs), IsOk());
+  absl::StatusOr<HeartbeatOutcome> beat = store_->Heartbeat(first, 7000, kLeaseMs);
+  ASSERT_THAT(beat, IsOk());
+  EXPECT_THAT(beat->running_trial_ids, ElementsAre(mine.id));
+  EXPECT_FALSE(beat->quarantined);
   EXPECT_EQ(store_->GetTrial(mine.id)->lease_expires_ms, 7000 + kLeaseMs);
   EXPECT_EQ(store_->GetTrial(theirs.id)->lease_expires_ms, 2000 + kLeaseMs);
 
@@ -335,12 +370,13 @@ TEST_F(StoreTest, HeartbeatExtendsOnlyTheWorkersLeases) {
   ASSERT_THAT(workers, IsOk());
   EXPECT_EQ((*workers)[0].last_heartbeat_ms, 7000);
   EXPECT_EQ((*workers)[1].last_heartbeat_ms, 1000);
+  EXPECT_THAT((*workers)[0].running_trial_ids, ElementsAre(mine.id));
+  EXPECT_THAT((*workers)[1].running_trial_ids, ElementsAre(theirs.id));
   EXPECT_THAT(store_->Heartbeat(first, 8000, -5),
               StatusIs(absl::StatusCode::kInvalidArgument, "must be > 0"));
-
-  absl::StatusOr<std::vector<int64_t>> running = store_->RunningTrials(first);
-  ASSERT_THAT(running, IsOk());
-  EXPECT_THAT(*running, ElementsAre(mine.id));
+  EXPECT_THAT(store_->Heartbeat("", 8000, kLeaseMs),
+              StatusIs(absl::StatusCode::kInvalidArgument, "worker id is empty"));
+  EXPECT_EQ(store_->GetTrial(mine.id)->lease_expires_ms, 7000 + kLeaseMs);
 }
 
 TEST_F(StoreTest, FinalMetricsTakesEachTrialsHighestEpoch) {
@@ -350,10 +386,10 @@ TEST_F(StoreTest, FinalMetricsTakesEachTrialsHighestEpoch) {
   const TrialRecord t1 = Lease(worker);
   Lease(worker);  // index 2 reports nothing
 
-  ASSERT_THAT(store_->RecordMetrics(t0.id, 1, 0, {{"loss", 3.0}, {"ncc", 0.2}}), IsOk());
-  ASSERT_THAT(store_->RecordMetrics(t0.id, 1, 2, {{"ncc", 0.8}}), IsOk());
-  ASSERT_THAT(store_->RecordMetrics(t0.id, 1, 1, {{"ncc", 0.5}, {"loss", 2.0}}), IsOk());
-  ASSERT_THAT(store_->RecordMetrics(t1.id, 1, 0, {{"ncc", 0.3}, {"cdnv", 1.5}}), IsOk());
+  ASSERT_THAT(Report(t0, 0, {{"loss", 3.0}, {"ncc", 0.2}}), IsOk());
+  ASSERT_THAT(Report(t0, 2, {{"ncc", 0.8}}), IsOk());
+  ASSERT_THAT(Report(t0, 1, {{"ncc", 0.5}, {"loss", 2.0}}), IsOk());
+  ASSERT_THAT(Report(t1, 0, {{"ncc", 0.3}, {"cdnv", 1.5}}), IsOk());
 
   absl::StatusOr<std::vector<EpochMetrics>> final_metrics = store_->FinalMetrics(sweep_id);
   ASSERT_THAT(final_metrics, IsOk());
@@ -379,6 +415,58 @@ TEST_F(StoreTest, FinalMetricsTakesEachTrialsHighestEpoch) {
   EXPECT_EQ((*history)[1].metrics[0].name, "loss");
   EXPECT_EQ((*history)[1].metrics[0].value, 2.0);
   EXPECT_EQ(store_->GetTrial(t0.id)->last_epoch, 2);
+}
+
+TEST_F(StoreTest, PrunedTrialsEndAndTheLastFinishesTheSweep) {
+  const int64_t sweep_id = CreateSweep("s", MakeTrials(2));
+  const std::string worker = Register();
+  const TrialRecord kept = Lease(worker);
+  const TrialRecord pruned = Lease(worker);
+
+  ASSERT_THAT(Finish(kept), IsOk());
+  ASSERT_THAT(store_->PruneTrial(pruned.id, pruned.attempt, "hyperband: below rung 1", 4000),
+              IsOk());
+  EXPECT_THAT(store_->PruneTrial(pruned.id, pruned.attempt, "hyperband: below rung 1", 4100),
+              IsOk());  // a retry
+  EXPECT_THAT(store_->PruneTrial(pruned.id, 2, "x", 4100),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "attempt 2 is not current"));
+
+  absl::StatusOr<SweepRecord> sweep = store_->GetSweep(sweep_id);
+  ASSERT_THAT(sweep, IsOk());
+  EXPECT_EQ(sweep->state, SweepState::kFinished);
+  EXPECT_EQ(sweep->trial_counts[static_cast<int>(TrialState::kPruned)], 1);
+  EXPECT_EQ(sweep->trial_counts[static_cast<int>(TrialState::kSucceeded)], 1);
+  EXPECT_EQ(Trial(pruned.id).state, TrialState::kPruned);
+  EXPECT_EQ(Trial(pruned.id).failure_reason, "hyperband: below rung 1");
+  EXPECT_EQ(AttemptColumn(pruned, 1, "outcome"), "pruned");
+  EXPECT_THAT(Report(pruned, 3, {{"loss", 1.0}}),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "state pruned"));
+  EXPECT_EQ(std::string(TrialStateName(TrialState::kPruned)), "pruned");
+}
+
+TEST_F(StoreTest, MetricHistoriesListEachTrialsValuesByEpoch) {
+  const int64_t sweep_id = CreateSweep("s", MakeTrials(3));
+  const std::string worker = Register();
+  const TrialRecord t0 = Lease(worker);
+  const TrialRecord t1 = Lease(worker);
+  ASSERT_THAT(Report(t0, 2, {{"loss", 1.0}, {"acc", 0.9}}), IsOk());
+  ASSERT_THAT(Report(t0, 0, {{"loss", 3.0}}), IsOk());
+  ASSERT_THAT(Report(t0, 1, {{"acc", 0.5}}), IsOk());
+  ASSERT_THAT(Report(t1, 0, {{"loss", 4.0}}), IsOk());
+  ASSERT_THAT(Finish(t1), IsOk());
+
+  absl::StatusOr<std::vector<MetricHistory>> histories = store_->MetricHistories(sweep_id, "loss");
+  ASSERT_THAT(histories, IsOk());
+  ASSERT_EQ(histories->size(), 3u);
+  EXPECT_EQ((*histories)[0].trial_id, t0.id);
+  EXPECT_EQ((*histories)[0].state, TrialState::kRunning);
+  EXPECT_EQ((*histories)[0].attempt, 1);
+  EXPECT_THAT((*histories)[0].values, ElementsAre(Pair(0, 3.0), Pair(2, 1.0)));
+  EXPECT_EQ((*histories)[1].state, TrialState::kSucceeded);
+  EXPECT_THAT((*histories)[1].values, ElementsAre(Pair(0, 4.0)));
+  EXPECT_EQ((*histories)[2].state, TrialState::kPending);
+  EXPECT_EQ((*histories)[2].attempt, 0);
+  EXPECT_THAT((*histories)[2].values, IsEmpty());
 }
 
 }  // namespace

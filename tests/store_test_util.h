@@ -1,6 +1,8 @@
 // Helpers shared by the Store tests (store_test.cc for sweeps, trials,
 // leasing, metrics and results; store_recovery_test.cc for reopening, stale
-// attempts, refused files, failed commits and concurrent writers): status
+// attempts, refused files, migration, failed commits and concurrent writers;
+// store_lease_test.cc for scheduling, expiry, retries, quarantine and group
+// commit): status
 // matchers, DirectSql (a second connection to the store's file, to check what
 // is really stored), builders for sweeps and trials, and the StoreTest fixture
 // that opens a fresh store in its own temporary directory for every test.
@@ -166,10 +168,80 @@ class StoreTest : public ::testing::Test {
     return **lease;
   }
 
-  // Stands in for lease reclaim (a later issue): the trial is pending again.
-  void Requeue(int64_t trial_id) {
-    DirectSql(path_).Exec("UPDATE trials SET state = 'pending', lease_expires_ms = NULL "
-                          "WHERE id = " + std::to_string(trial_id));
+  // The trial's worker goes silent: ExpireLeases ends the attempt (lost)
+  // and the trial goes back to the queue.
+  void LoseLease(const TrialRecord& trial) {
+    FailurePolicy never_quarantine;
+    never_quarantine.quarantine_after = 0;
+    absl::StatusOr<std::vector<ExpiredLease>> expired =
+        store_->ExpireLeases(trial.lease_expires_ms + 1, never_quarantine);
+    ASSERT_THAT(expired, IsOk());
+    ASSERT_EQ(expired->size(), 1u);
+    EXPECT_EQ((*expired)[0].trial_id, trial.id);
+    EXPECT_TRUE((*expired)[0].requeued);
+  }
+
+  // Reports of the trial's current attempt, from the worker holding it.
+  absl::StatusOr<RecordedMetrics> Report(const TrialRecord& trial, int32_t epoch,
+                                         const std::vector<MetricValue>& metrics) {
+    return store_->RecordMetrics(trial.worker_id, trial.id, trial.attempt, epoch, metrics);
+  }
+  absl::Status Finish(const TrialRecord& trial, int64_t now_ms = 3000) {
+    return store_->FinishTrial(trial.worker_id, trial.id, trial.attempt, now_ms);
+  }
+  absl::StatusOr<FailOutcome> Fail(const TrialRecord& trial, FailureKind kind,
+                                   const std::string& reason, int64_t now_ms = 3000,
+                                   const FailurePolicy& policy = FailurePolicy()) {
+    return store_->FailTrial(trial.worker_id, trial.id, trial.attempt, kind, reason, now_ms,
+                             policy);
+  }
+
+  std::vector<int64_t> RunningTrialsOf(const std::string& worker_id) {
+    absl::StatusOr<WorkerRecord> worker = store_->GetWorker(worker_id);
+    EXPECT_THAT(worker, IsOk());
+    return worker.ok() ? worker->running_trial_ids : std::vector<int64_t>{};
+  }
+
+  int64_t CreateSweepWith(const std::string& name, int trials, int32_t priority,
+                          int32_t max_concurrent = 0, int32_t max_attempts = 3) {
+    NewSweep sweep = MakeSweep(name);
+    sweep.priority = priority;
+    sweep.max_concurrent = max_concurrent;
+    sweep.max_attempts = max_attempts;
+    absl::StatusOr<int64_t> id = store_->CreateSweep(sweep, MakeTrials(trials), 1000);
+    EXPECT_THAT(id, IsOk());
+    return id.value_or(-1);
+  }
+
+  std::optional<TrialRecord> TryLease(const std::string& worker_id, int64_t now_ms = 2000) {
+    absl::StatusOr<std::optional<TrialRecord>> lease =
+        store_->LeaseNextTrial(worker_id, now_ms, kLeaseMs);
+    EXPECT_THAT(lease, IsOk());
+    return lease.ok() ? *lease : std::nullopt;
+  }
+
+  TrialRecord Trial(int64_t trial_id) {
+    absl::StatusOr<TrialRecord> trial = store_->GetTrial(trial_id);
+    EXPECT_THAT(trial, IsOk());
+    return trial.value_or(TrialRecord());
+  }
+
+  WorkerRecord Worker(const std::string& worker_id) {
+    absl::StatusOr<WorkerRecord> worker = store_->GetWorker(worker_id);
+    EXPECT_THAT(worker, IsOk());
+    return worker.value_or(WorkerRecord());
+  }
+
+  std::string AttemptColumn(const TrialRecord& trial, int32_t attempt, const std::string& column) {
+    return DirectSql(path_).Text("SELECT " + column + " FROM attempts WHERE trial_id = " +
+                                 std::to_string(trial.id) +
+                                 " AND attempt = " + std::to_string(attempt));
+  }
+
+  static FailurePolicy QuarantineAfter(int32_t failures) {
+    FailurePolicy policy;
+    policy.quarantine_after = failures;
+    return policy;
   }
 
   int64_t Count(const std::string& table) {

@@ -427,6 +427,35 @@ early_terminate: {type: hyperband, min_iter: 3}
                         "by a metric"));
 }
 
+TEST(SweepErrorTest, SchedulingKeysOutOfRange) {
+  EXPECT_THAT(ParseError("method: grid\nmax_attempts: 0\n"),
+              HasSubstr("sweep.yaml:2:15: max_attempts must be an integer from 1 to 100, "
+                        "got 0 (failed attempts"));
+  EXPECT_THAT(ParseError("method: grid\nmax_attempts: 101\n"),
+              HasSubstr("sweep.yaml:2:15: max_attempts must be an integer from 1 to 100, "
+                        "got 101"));
+  EXPECT_THAT(ParseError("method: grid\nmax_concurrent: -1\n"),
+              HasSubstr("sweep.yaml:2:17: max_concurrent must be an integer from 0 to "
+                        "2147483647, got -1 (trials of this sweep running at once; 0 "
+                        "(the default) for no limit)"));
+  EXPECT_THAT(ParseError("method: grid\nmax_concurrent: 3000000000\n"),
+              HasSubstr("sweep.yaml:2:17: max_concurrent must be an integer from 0"));
+  EXPECT_THAT(ParseError("method: grid\npriority: 1001\n"),
+              HasSubstr("sweep.yaml:2:11: priority must be an integer from -1000 to "
+                        "1000, got 1001 (higher sweeps lease first"));
+  EXPECT_THAT(ParseError("method: grid\npriority: -1001\n"),
+              HasSubstr("sweep.yaml:2:11: priority must be an integer from -1000 to 1000"));
+}
+
+TEST(SweepErrorTest, SchedulingKeysMustBeIntegers) {
+  EXPECT_THAT(ParseError("method: grid\nmax_attempts: 2.5\n"),
+              HasSubstr("sweep.yaml:2:15: max_attempts: expected an integer, got '2.5'"));
+  EXPECT_THAT(ParseError("method: grid\nmax_concurrent: \"4\"\n"),
+              HasSubstr("sweep.yaml:2:17: max_concurrent: expected an integer"));
+  EXPECT_THAT(ParseError("method: grid\npriority: [1]\n"),
+              HasSubstr("sweep.yaml:2:11: priority: expected an integer, got a non-scalar"));
+}
+
 TEST(SweepErrorTest, MetricShape) {
   EXPECT_THAT(ParseError("method: grid\nmetric: {goal: maximize}\n"),
               HasSubstr("sweep.yaml:2:1: metric needs a 'name'"));

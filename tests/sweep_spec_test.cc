@@ -414,6 +414,9 @@ run_cap: 10
 seed: 18446744073709551615
 resources: {ranks: 1}
 early_terminate: {type: hyperband, min_iter: 2, eta: 2}
+max_attempts: 5
+max_concurrent: 4
+priority: -20
 parameters:
   backbone.depth: {values: [1, 2]}
 )");
@@ -429,7 +432,38 @@ parameters:
   EXPECT_EQ(spec.early_terminate->min_iter, 2);
   EXPECT_DOUBLE_EQ(spec.early_terminate->eta, 2.0);
   EXPECT_TRUE(spec.early_terminate->strict);
+  EXPECT_EQ(spec.max_attempts, 5);
+  EXPECT_EQ(spec.max_concurrent, 4);
+  EXPECT_EQ(spec.priority, -20);
   EXPECT_TRUE(spec.warnings.empty());
+}
+
+TEST(SweepSpecTest, SchedulingKeysDefault) {
+  SweepSpec spec = MustParse("method: grid\n");
+  EXPECT_EQ(spec.max_attempts, 3);
+  EXPECT_EQ(spec.max_concurrent, 0);  // no limit
+  EXPECT_EQ(spec.priority, 0);
+}
+
+TEST(SweepSpecTest, SchedulingKeysAcceptTheirBounds) {
+  SweepSpec low = MustParse(R"(
+method: grid
+max_attempts: 1
+max_concurrent: 0
+priority: -1000
+)");
+  EXPECT_EQ(low.max_attempts, 1);
+  EXPECT_EQ(low.max_concurrent, 0);
+  EXPECT_EQ(low.priority, -1000);
+  SweepSpec high = MustParse(R"(
+method: grid
+max_attempts: 100
+max_concurrent: 100000
+priority: 1000
+)");
+  EXPECT_EQ(high.max_attempts, 100);
+  EXPECT_EQ(high.max_concurrent, 100000);
+  EXPECT_EQ(high.priority, 1000);
 }
 
 TEST(SweepSpecTest, MetricGoalDefaultsToMinimize) {
@@ -466,6 +500,18 @@ early_terminate: {type: hyperband, max_iter: 27, s: 3, strict: false}
   EXPECT_EQ(spec.early_terminate->max_iter, 27);
   EXPECT_EQ(spec.early_terminate->s, 3);
   EXPECT_FALSE(spec.early_terminate->strict);
+}
+
+TEST(SweepSpecTest, HyperbandDefaultsAreWandbs) {
+  // W&B's sweep schema: eta 3, strict true.
+  SweepSpec spec = MustParse(R"(
+method: grid
+metric: {name: loss}
+early_terminate: {type: hyperband, min_iter: 1}
+)");
+  ASSERT_TRUE(spec.early_terminate.has_value());
+  EXPECT_DOUBLE_EQ(spec.early_terminate->eta, 3.0);
+  EXPECT_TRUE(spec.early_terminate->strict);
 }
 
 // --- The sweeps shipped in sweeps/ ------------------------------------------
