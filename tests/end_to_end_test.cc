@@ -2,30 +2,19 @@
 // and sslsweep binaries as processes on loopback ports, a real SQLite file,
 // tiny synthetic data. The database is checked with SQLite directly.
 
-#include <signal.h>
-#include <sqlite3.h>
-
-#include <chrono>
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
-#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "proto/sslsweep.grpc.pb.h"
-#include "tests/test_util.h"
-#include "worker/agent/subprocess.h"
+#include "tests/process_test_util.h"
 
 namespace sslsweep {
 namespace {
 
 using ::testing::HasSubstr;
-
-const std::string kBin = SSLSWEEP_BIN_DIR;
 
 constexpr char kTwoTrialSweep[] = R"(name: e2e
 method: grid
@@ -41,126 +30,12 @@ trial:
   optim: {batch_size: 64, lr: 0.002}
 )";
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-class EndToEndTest : public ::testing::Test {
+class EndToEndTest : public ProcessFixture {
  protected:
   void SetUp() override {
-    dir_ = FreshTempDir("e2e");
-    db_ = dir_ + "/sweeps.db";
-    const std::string port_file = dir_ + "/port";
-    SubprocessOptions spawn;
-    spawn.argv = {kBin + "/sslsweep-coordinator", "--listen", "127.0.0.1:0", "--db", db_,
-                  "--port-file", port_file, "--heartbeat-ms", "500"};
-    spawn.stderr_file = dir_ + "/coordinator.log";
-    spawn.stdout_file = dir_ + "/coordinator.out";
-    auto coordinator = Subprocess::Spawn(spawn);
-    ASSERT_TRUE(coordinator.ok()) << coordinator.status();
-    coordinator_ = std::move(*coordinator);
-    // Wait for the process to report its port (readiness, not elapsed time).
-    for (int i = 0; i < 400 && !std::filesystem::exists(port_file); ++i) {
-      ASSERT_FALSE(coordinator_->TryWait().has_value()) << "coordinator exited early";
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    int port = 0;
-    std::ifstream(port_file) >> port;
-    ASSERT_GT(port, 0);
-    address_ = "127.0.0.1:" + std::to_string(port);
-    stub_ = v1::SweepService::NewStub(
-        grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+    ProcessFixture::SetUp();
+    StartCoordinator({"--heartbeat-ms", "500"});
   }
-
-  void TearDown() override {
-    if (worker_) {
-      worker_->Signal(SIGKILL);
-      worker_->Wait();
-    }
-    stub_.reset();
-    if (coordinator_) {
-      coordinator_->Signal(SIGTERM);
-      EXPECT_TRUE(coordinator_->Wait().success());
-    }
-  }
-
-  void StartWorker() {
-    SubprocessOptions spawn;
-    spawn.argv = {kBin + "/sslsweep-worker", "--coordinator", address_, "--work-dir",
-                  dir_ + "/work", "--trainer-threads", "1"};
-    spawn.stderr_file = dir_ + "/worker.log";
-    auto worker = Subprocess::Spawn(spawn);
-    ASSERT_TRUE(worker.ok()) << worker.status();
-    worker_ = std::move(*worker);
-  }
-
-  CommandResult Cli(std::vector<std::string> args) {
-    SubprocessOptions spawn;
-    spawn.argv = {kBin + "/sslsweep", "--coordinator", address_};
-    spawn.argv.insert(spawn.argv.end(), args.begin(), args.end());
-    spawn.capture_stdout = true;
-    const std::string err_file = dir_ + "/cli.err";
-    std::filesystem::remove(err_file);
-    spawn.stderr_file = err_file;
-    CommandResult result;
-    auto cli = Subprocess::Spawn(spawn);
-    if (!cli.ok()) return result;
-    std::string line;
-    while ((*cli)->ReadLine(&line)) result.out += line + "\n";
-    ExitStatus status = (*cli)->Wait();
-    result.exit_code = status.exited ? status.code : 128 + status.signal;
-    std::ifstream err(err_file);
-    result.err.assign(std::istreambuf_iterator<char>(err), std::istreambuf_iterator<char>());
-    return result;
-  }
-
-  // Polls the sweep's state until it leaves `running` (the trainings take
-  // real time; the deadline only bounds a hung run).
-  v1::GetSweepStatusResponse AwaitSweep(int64_t sweep_id) {
-    v1::GetSweepStatusResponse status;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(240);
-    while (std::chrono::steady_clock::now() < deadline) {
-      grpc::ClientContext context;
-      v1::GetSweepStatusRequest request;
-      request.set_sweep_id(sweep_id);
-      grpc::Status s = stub_->GetSweepStatus(&context, request, &status);
-      EXPECT_TRUE(s.ok()) << s.error_message();
-      if (s.ok() && status.sweep().state() != v1::SWEEP_RUNNING) return status;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    ADD_FAILURE() << "sweep " << sweep_id << " did not finish";
-    return status;
-  }
-
-  // Rows of a query on the database, each column as text.
-  std::vector<std::vector<std::string>> Query(const std::string& sql) {
-    sqlite3* db = nullptr;
-    std::vector<std::vector<std::string>> rows;
-    EXPECT_EQ(sqlite3_open_v2(db_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
-    sqlite3_stmt* stmt = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK)
-        << sqlite3_errmsg(db);
-    while (stmt != nullptr && sqlite3_step(stmt) == SQLITE_ROW) {
-      std::vector<std::string> row;
-      for (int i = 0; i < sqlite3_column_count(stmt); ++i) {
-        const unsigned char* text = sqlite3_column_text(stmt, i);
-        row.push_back(text ? reinterpret_cast<const char*>(text) : "NULL");
-      }
-      rows.push_back(std::move(row));
-    }
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
-    return rows;
-  }
-
-  std::string dir_;
-  std::string db_;
-  std::string address_;
-  std::unique_ptr<Subprocess> coordinator_;
-  std::unique_ptr<Subprocess> worker_;
-  std::unique_ptr<v1::SweepService::Stub> stub_;
 };
 
 TEST_F(EndToEndTest, TwoTrialSweepRunsAndStoresEveryMetricOnce) {
@@ -243,10 +118,14 @@ trial:
   ASSERT_EQ(status.trials_size(), 2);
   EXPECT_EQ(status.trials(0).state(), v1::TRIAL_SUCCEEDED);
   EXPECT_EQ(status.trials(1).state(), v1::TRIAL_FAILED);
+  // A missing data file may be this node's problem: retried up to the
+  // default max_attempts (3), then failed with the trainer's reason.
+  EXPECT_EQ(status.trials(1).attempt(), 3);
+  EXPECT_EQ(status.trials(1).failures(), 3);
   EXPECT_THAT(status.trials(1).failure_reason(), HasSubstr("exit code"));
   EXPECT_THAT(status.trials(1).failure_reason(),
               HasSubstr("/nonexistent/fashion/train-images-idx3-ubyte.gz"));
-  EXPECT_FALSE(worker_->TryWait().has_value()) << "the worker must survive";
+  EXPECT_FALSE(workers_[0]->TryWait().has_value()) << "the worker must survive";
 }
 
 TEST_F(EndToEndTest, BadSweepGetsPositionAndChangesNothing) {
@@ -273,7 +152,7 @@ TEST_F(EndToEndTest, BadSweepGetsPositionAndChangesNothing) {
 
 TEST_F(EndToEndTest, UnreachableCoordinatorIsAClearError) {
   SubprocessOptions spawn;
-  spawn.argv = {kBin + "/sslsweep", "--coordinator", "127.0.0.1:1", "status", "1"};
+  spawn.argv = {kBinDir + "/sslsweep", "--coordinator", "127.0.0.1:1", "status", "1"};
   spawn.stderr_file = dir_ + "/unreachable.err";
   auto cli = Subprocess::Spawn(spawn);
   ASSERT_TRUE(cli.ok());

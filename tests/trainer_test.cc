@@ -144,6 +144,64 @@ TEST(RunTrialTest, Bf16AutocastTrainsOnTheCpu) {
             std::count(fp32.metrics.begin(), fp32.metrics.end(), '\n'));
 }
 
+// The lines of `text`, each parsed.
+std::vector<nlohmann::json> JsonLines(const std::string& text) {
+  std::vector<nlohmann::json> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+// `text` without its checkpoint event lines.
+std::string WithoutCheckpointEvents(const std::string& text) {
+  std::istringstream in(text);
+  std::string kept;
+  for (std::string line; std::getline(in, line);) {
+    if (nlohmann::json::parse(line).value("event", "") != "checkpoint") kept += line + "\n";
+  }
+  return kept;
+}
+
+TEST(RunTrialTest, CheckpointLinksAreSnapshotsAnnouncedAfterTheEpoch) {
+  const auto out = TempDir("links");
+  TrainerOptions options;
+  std::ostringstream echo;
+  options.out_dir = out.string();
+  options.metrics_echo = &echo;
+  options.now_seconds = FakeClock();
+  options.checkpoint_links = true;
+  const TrialConfig config = TinySyntheticConfig();  // 2 epochs
+  ASSERT_TRUE(RunTrial(config, options).ok());
+
+  // Each event follows its epoch's epoch_end line at once, and names the link.
+  const std::vector<nlohmann::json> lines = JsonLines(echo.str());
+  std::vector<int64_t> events;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].value("event", "") != "checkpoint") continue;
+    const int64_t epoch = lines[i].at("epoch");
+    events.push_back(epoch);
+    EXPECT_EQ(lines[i].dump(), "{\"epoch\":" + std::to_string(epoch) +
+                                   ",\"event\":\"checkpoint\",\"path\":\"checkpoint-" +
+                                   std::to_string(epoch) + ".pt\"}");
+    ASSERT_GT(i, 0u);
+    EXPECT_EQ(lines[i - 1].value("event", ""), "epoch_end");
+    EXPECT_EQ(lines[i - 1].at("epoch"), epoch);
+  }
+  EXPECT_EQ(events, (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(lines.back().value("event", ""), "checkpoint");
+
+  // The last link is the final checkpoint.pt itself; the first a snapshot of
+  // epoch 1 that the rename of epoch 2's save left alone.
+  EXPECT_EQ(std::filesystem::hard_link_count(out / "checkpoint.pt"), 2u);
+  EXPECT_TRUE(std::filesystem::equivalent(out / "checkpoint.pt", out / "checkpoint-2.pt"));
+  EXPECT_EQ(std::filesystem::hard_link_count(out / "checkpoint-1.pt"), 1u);
+  EXPECT_NE(ReadFile(out / "checkpoint-1.pt"), ReadFile(out / "checkpoint.pt"));
+  EXPECT_FALSE(ReadFile(out / "checkpoint-1.pt").empty());
+
+  // metrics.jsonl holds everything but the events.
+  EXPECT_EQ(ReadFile(out / "metrics.jsonl"), WithoutCheckpointEvents(echo.str()));
+}
+
 // ---- sslsweep-train's exit codes -------------------------------------------
 
 struct ProcessResult {
@@ -264,6 +322,53 @@ TEST(TrainMainTest, ResumesAndRefusesWhatItCannotRun) {
                 HasSubstr("sslsweep-train: device cuda requested but no CUDA "
                           "device/LibTorch build"));
   }
+}
+
+// How a worker resumes an attempt from the coordinator's copy of a
+// checkpoint: a fresh directory holding nothing but checkpoint.pt.
+TEST(TrainMainTest, ResumesFromADirectoryHoldingOnlyACheckpoint) {
+  if (!std::filesystem::exists(std::string(SSLSWEEP_BIN_DIR) +
+                               "/sslsweep-train")) {
+    GTEST_SKIP() << "sslsweep-train is not built";
+  }
+  const auto root = TempDir("downloaded");
+  const std::string tiny =
+      "seed: 4\nepochs: 2\nthreads: 1\n"
+      "data: {dataset: synthetic, train_samples: 128}\n"
+      "backbone: {depth: 1, width: 4}\nprojector: {hidden: 16, out: 16}\n"
+      "optim: {batch_size: 64}\n"
+      "analysis: {sample_images: 8, sample_views: 2}\n";
+  std::filesystem::create_directories(root / "first");
+  const ProcessResult first = RunTrainer(root / "first", tiny, "--checkpoint-links");
+  ASSERT_EQ(first.exit_code, 0) << first.stderr_text;
+  const std::string first_stdout = ReadFile(root / "first" / "stdout");
+  EXPECT_EQ(ReadFile(root / "first" / "out" / "metrics.jsonl"),
+            WithoutCheckpointEvents(first_stdout));
+
+  std::filesystem::create_directories(root / "second" / "out");
+  std::filesystem::copy_file(root / "first" / "out" / "checkpoint-1.pt",
+                             root / "second" / "out" / "checkpoint.pt");
+  const ProcessResult second = RunTrainer(root / "second", tiny, "--checkpoint-links");
+  ASSERT_EQ(second.exit_code, 0) << second.stderr_text;
+  EXPECT_THAT(second.stderr_text, HasSubstr("sslsweep-train: resuming from epoch 1"));
+
+  // Epoch 2 only, the same values as the run that never stopped (but for
+  // the wall-clock time), then its checkpoint event.
+  const auto epoch2_without_time = [](const std::string& text) {
+    std::string kept;
+    for (const nlohmann::json& line : JsonLines(text)) {
+      if (line.value("name", "") == kEpochSecondsMetric) continue;
+      if (line.at("epoch") == 2) kept += line.dump() + "\n";
+    }
+    return kept;
+  };
+  const std::string second_stdout = ReadFile(root / "second" / "stdout");
+  for (const nlohmann::json& line : JsonLines(second_stdout)) EXPECT_EQ(line.at("epoch"), 2);
+  EXPECT_EQ(epoch2_without_time(second_stdout), epoch2_without_time(first_stdout));
+  EXPECT_EQ(JsonLines(second_stdout).back().value("event", ""), "checkpoint");
+  EXPECT_EQ(ReadFile(root / "second" / "out" / "metrics.jsonl"),
+            WithoutCheckpointEvents(second_stdout));
+  EXPECT_TRUE(std::filesystem::exists(root / "second" / "out" / "checkpoint-2.pt"));
 }
 
 }  // namespace

@@ -1,132 +1,169 @@
 #include "worker/agent/agent.h"
 
-#include <signal.h>
 #include <unistd.h>
 
-#include <chrono>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/time.h"
-#include "grpcpp/grpcpp.h"
-#include "nlohmann/json.hpp"
+#include "grpcpp/client_context.h"
+#include "worker/agent/attempt_end.h"
+#include "worker/agent/checkpoint_transfer.h"
+#include "worker/agent/coordinator_connection.h"
+#include "worker/agent/trainer_output.h"
 
 namespace sslsweep {
 namespace {
 
-int64_t SteadyNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+std::string Name(const AttemptKey& key) {
+  return absl::StrCat("trial ", key.trial_id, " attempt ", key.attempt);
 }
 
-// Failures worth retrying: the coordinator restarting, a network blip, load.
-bool IsTransient(const grpc::Status& status) {
-  switch (status.error_code()) {
-    case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-    case grpc::StatusCode::ABORTED:
-      return true;
-    default:
-      return false;
+OutboxOptions MakeOutboxOptions(const AgentOptions& options,
+                                std::function<void(const std::string&)> log) {
+  OutboxOptions outbox;
+  outbox.rpc_timeout = absl::Milliseconds(options.rpc_timeout_ms);
+  outbox.transfer_timeout = absl::Milliseconds(options.transfer_timeout_ms);
+  outbox.log = std::move(log);
+  return outbox;
+}
+
+// Writes the trial's configuration into its fresh attempt directory.
+absl::Status PrepareDirectory(const std::filesystem::path& dir, const std::string& config_yaml) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) return absl::InternalError(absl::StrCat(dir.string(), ": ", error.message()));
+  std::ofstream config(dir / "trial.yaml", std::ios::trunc);
+  config << config_yaml;
+  config.flush();
+  if (!config)
+    return absl::InternalError(absl::StrCat((dir / "trial.yaml").string(), ": cannot write"));
+  return absl::OkStatus();
+}
+
+// Deletes the checkpoint-E.pt links the outbox did not take: a trainer
+// stopped between making one and announcing it leaves it behind.
+void RemoveCheckpointLinks(const std::filesystem::path& dir) {
+  std::error_code error;
+  std::vector<std::filesystem::path> links;
+  for (std::filesystem::directory_iterator it(dir, error), end; !error && it != end;
+       it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind("checkpoint-", 0) == 0 && it->path().extension() == ".pt") {
+      links.push_back(it->path());
+    }
   }
+  for (const std::filesystem::path& link : links) std::filesystem::remove(link, error);
 }
-
-// The last non-empty line of a log file (its last 4 KiB), for failure reasons.
-std::string LastLogLine(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
-  const std::streamoff start = size > 4096 ? size - 4096 : 0;
-  in.seekg(start);
-  std::string tail((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r')) tail.pop_back();
-  const size_t newline = tail.rfind('\n');
-  return newline == std::string::npos ? tail : tail.substr(newline + 1);
-}
-
-void Log(const std::string& message) { std::cerr << "sslsweep-worker: " << message << "\n"; }
 
 }  // namespace
 
 Agent::Agent(AgentOptions options, std::unique_ptr<v1::WorkerService::StubInterface> stub)
-    : options_(std::move(options)), stub_(std::move(stub)) {}
+    : options_(std::move(options)),
+      stub_(std::move(stub)),
+      outbox_(MakeOutboxOptions(options_, [this](const std::string& m) { Log(m); }), stub_.get(),
+              [this](const AttemptKey& key, Outbox::Settlement, const std::string&) {
+                StopAttempt(key);
+              }) {}
 
 Agent::~Agent() = default;
 
-template <typename Call>
-grpc::Status Agent::CallWithRetry(Call rpc) {
-  int64_t backoff_ms = 100;
-  while (true) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::milliseconds(options_.rpc_timeout_ms));
-    grpc::Status status = rpc(&context);
-    if (!IsTransient(status)) return status;
-    if (SleepUnlessStopped(backoff_ms)) return status;
-    backoff_ms = std::min<int64_t>(backoff_ms * 2, 5000);
+void Agent::Log(const std::string& message) const {
+  if (options_.log) {
+    options_.log(message);
+  } else {
+    std::cerr << "sslsweep-worker: " << message << std::endl;
   }
 }
 
-bool Agent::SleepUnlessStopped(int64_t ms) {
+absl::Status Agent::CallFromRunThread(
+    absl::Time deadline, const std::function<absl::Status(grpc::ClientContext*)>& rpc) {
+  grpc::ClientContext context;
+  PrepareCall(&context, deadline);
+  {
+    absl::MutexLock lock(&mu_);
+    if (Interrupted()) return absl::CancelledError("the worker or the attempt is stopping");
+    run_call_ = &context;
+  }
+  absl::Status status = rpc(&context);
   absl::MutexLock lock(&mu_);
-  mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(ms));
-  return stopping_;
+  run_call_ = nullptr;
+  return status;
+}
+
+bool Agent::SleepInterrupted(absl::Duration delay) {
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(absl::Condition(this, &Agent::Interrupted), delay);
 }
 
 void Agent::Stop() {
-  absl::MutexLock lock(&mu_);
-  if (stopping_) return;
-  stopping_ = true;
-  if (running_.child != nullptr) {
-    running_.child->Signal(SIGTERM);
-    running_.stop_requested_ms = SteadyNowMs();
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    if (current_.trainer != nullptr) current_.trainer->Stop();
+    if (run_call_ != nullptr) run_call_->TryCancel();
   }
+  outbox_.GiveUpAt(absl::Now() + absl::Milliseconds(options_.drain_timeout_ms));
+}
+
+bool Agent::StopAttempt(const AttemptKey& key) {
+  absl::MutexLock lock(&mu_);
+  if (!current_.active || !(current_.key == key) || current_.stop_requested) return false;
+  current_.stop_requested = true;
+  if (current_.trainer != nullptr) current_.trainer->Stop();
+  if (run_call_ != nullptr) run_call_->TryCancel();  // a checkpoint download
+  return true;
 }
 
 absl::Status Agent::Register() {
   v1::RegisterWorkerRequest request;
   request.set_hostname(options_.hostname);
   request.set_pid(getpid());
-  const int64_t deadline = SteadyNowMs() + options_.connect_timeout_ms;
-  int64_t backoff_ms = 100;
-  while (true) {
-    v1::RegisterWorkerResponse response;
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::milliseconds(options_.rpc_timeout_ms));
-    grpc::Status status = stub_->RegisterWorker(&context, request, &response);
-    if (status.ok()) {
-      absl::MutexLock lock(&mu_);
-      worker_id_ = response.worker_id();
-      heartbeat_interval_ms_ = std::max(100, response.heartbeat_interval_ms());
-      Log(absl::StrCat("registered as ", worker_id_, " with the coordinator at ",
-                       options_.coordinator_address));
-      return absl::OkStatus();
-    }
-    if (!IsTransient(status)) {
-      return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                          absl::StrCat("registration refused by the coordinator at ",
-                                       options_.coordinator_address, ": ",
-                                       status.error_message()));
-    }
-    if (SteadyNowMs() + backoff_ms > deadline || SleepUnlessStopped(backoff_ms)) {
-      return absl::UnavailableError(absl::StrCat(
-          "cannot reach the coordinator at ", options_.coordinator_address, " within ",
-          options_.connect_timeout_ms / 1000.0, " s: ", status.error_message()));
-    }
-    backoff_ms = std::min<int64_t>(backoff_ms * 2, 2000);
+  const absl::Time deadline = absl::Now() + absl::Milliseconds(options_.connect_timeout_ms);
+  v1::RegisterWorkerResponse response;
+  const absl::Status status = CallWithRetry(
+      BackoffOptions{absl::Milliseconds(100), absl::Seconds(2)},
+      [&] {
+        return CallFromRunThread(
+            std::min(deadline, absl::Now() + absl::Milliseconds(options_.rpc_timeout_ms)),
+            [&](grpc::ClientContext* context) {
+              return FromGrpcStatus(stub_->RegisterWorker(context, request, &response));
+            });
+      },
+      [&](absl::Duration delay) {
+        return absl::Now() + delay <= deadline && !SleepInterrupted(delay);
+      });
+  if (status.ok()) {
+    absl::MutexLock lock(&mu_);
+    worker_id_ = response.worker_id();
+    heartbeat_interval_ = absl::Milliseconds(std::max(100, response.heartbeat_interval_ms()));
+    Log(absl::StrCat("registered as ", worker_id_, " with the coordinator at ",
+                     options_.coordinator_address));
+    return absl::OkStatus();
   }
+  if (IsTransient(status)) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot reach the coordinator at ", options_.coordinator_address, " within ",
+                     options_.connect_timeout_ms / 1000.0, " s: ", status.message()));
+  }
+  return absl::Status(status.code(),
+                      absl::StrCat("registration refused by the coordinator at ",
+                                   options_.coordinator_address, ": ", status.message()));
 }
 
 absl::Status Agent::Run() {
-  if (auto s = Register(); !s.ok()) return s;
+  if (auto s = Register(); !s.ok()) {
+    absl::MutexLock lock(&mu_);
+    return stopping_ ? absl::OkStatus() : s;  // stopped while registering
+  }
   std::thread heartbeat([this] { HeartbeatLoop(); });
+  std::string refusal;  // the last refused_reason logged
   while (true) {
     std::string worker_id;
     {
@@ -137,222 +174,284 @@ absl::Status Agent::Run() {
     v1::LeaseTrialRequest request;
     request.set_worker_id(worker_id);
     v1::LeaseTrialResponse response;
-    grpc::Status status = CallWithRetry([&](grpc::ClientContext* context) {
-      return stub_->LeaseTrial(context, request, &response);
-    });
+    const absl::Status status = CallWithRetry(
+        BackoffOptions{},
+        [&] {
+          return CallFromRunThread(
+              absl::Now() + absl::Milliseconds(options_.rpc_timeout_ms),
+              [&](grpc::ClientContext* context) {
+                return FromGrpcStatus(stub_->LeaseTrial(context, request, &response));
+              });
+        },
+        [&](absl::Duration delay) { return !SleepInterrupted(delay); });
     if (!status.ok()) {
-      if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
+      if (status.code() == absl::StatusCode::kCancelled) continue;  // Stop()
+      if (status.code() == absl::StatusCode::kNotFound) {
         Log("the coordinator does not know this worker any more; registering again");
-        if (auto s = Register(); !s.ok()) Log(std::string(s.message()));
+        if (auto s = Register(); !s.ok()) {
+          Log(std::string(s.message()));
+          SleepInterrupted(absl::Seconds(1));
+        }
       } else if (!IsTransient(status)) {
-        Log(absl::StrCat("lease refused: ", status.error_message()));
+        Log(absl::StrCat("lease refused: ", status.ToString()));
+        SleepInterrupted(absl::Seconds(1));
       }
-      SleepUnlessStopped(1000);
       continue;
     }
     if (!response.granted()) {
+      if (response.refused_reason() != refusal) {
+        refusal = response.refused_reason();
+        Log(refusal.empty()
+                ? std::string("the coordinator leases trials to this worker again")
+                : absl::StrCat("the coordinator gives this worker no trials: ", refusal));
+      }
       if (options_.exit_when_idle) break;
-      SleepUnlessStopped(std::max(50, response.retry_after_ms()));
+      SleepInterrupted(absl::Milliseconds(std::max(50, response.retry_after_ms())));
       continue;
     }
-    RunTrial(response.trial());
+    RunAttempt(response.trial(), worker_id);
   }
   {
     absl::MutexLock lock(&mu_);
     run_done_ = true;
+    // A heartbeat waiting for an unreachable coordinator must not hold us.
+    if (heartbeat_call_ != nullptr) heartbeat_call_->TryCancel();
   }
   heartbeat.join();
   return absl::OkStatus();
 }
 
-void Agent::RunTrial(const v1::TrialAssignment& trial) {
+void Agent::RunAttempt(const v1::TrialAssignment& trial, const std::string& worker_id) {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::path(options_.work_dir) /
-                       absl::StrCat("trial-", trial.trial_id()) /
-                       absl::StrCat("attempt-", trial.attempt());
-  const std::string config_path = (dir / "trial.yaml").string();
-  const std::string log_path = (dir / "train.log").string();
-  Log(absl::StrCat("trial ", trial.trial_id(), " attempt ", trial.attempt(), " in ",
-                   dir.string()));
-
-  std::error_code error;
-  fs::create_directories(dir, error);
-  std::ofstream(config_path) << trial.config_yaml();
-  SubprocessOptions spawn;
-  spawn.argv = {options_.trainer_path, "--config", config_path, "--out", dir.string()};
-  if (options_.trainer_threads > 0) {
-    spawn.argv.insert(spawn.argv.end(),
-                      {"--threads", std::to_string(options_.trainer_threads)});
-  }
-  spawn.capture_stdout = true;
-  spawn.stderr_file = log_path;
-  absl::StatusOr<std::unique_ptr<Subprocess>> child =
-      error ? absl::InternalError(absl::StrCat(dir.string(), ": ", error.message()))
-            : Subprocess::Spawn(spawn);
-  if (!child.ok()) {
-    v1::FailTrialRequest fail;
-    fail.set_trial_id(trial.trial_id());
-    fail.set_attempt(trial.attempt());
-    fail.set_reason(absl::StrCat("cannot start the trainer: ", child.status().message()));
-    {
-      absl::MutexLock lock(&mu_);
-      fail.set_worker_id(worker_id_);
-    }
-    v1::FailTrialResponse ignored;
-    CallWithRetry([&](grpc::ClientContext* c) { return stub_->FailTrial(c, fail, &ignored); });
-    return;
-  }
+  const AttemptKey key{trial.trial_id(), trial.attempt()};
+  const fs::path dir = fs::path(options_.work_dir) / absl::StrCat("trial-", key.trial_id) /
+                       absl::StrCat("attempt-", key.attempt);
+  outbox_.Open(key, worker_id);
   {
     absl::MutexLock lock(&mu_);
-    running_ = RunningTrial{trial.trial_id(), trial.attempt(), child->get()};
-    if (stopping_) child->get()->Signal(SIGTERM);
+    current_ = CurrentAttempt{};
+    current_.active = true;
+    current_.key = key;
+  }
+  Log(absl::StrCat(Name(key), " in ", dir.string()));
+
+  std::optional<AttemptEnd> end;
+  if (absl::Status s = PrepareDirectory(dir, trial.config_yaml()); !s.ok()) {
+    end = AttemptEnd{false, v1::FAILURE_CRASH,
+                     absl::StrCat("cannot prepare the trial directory: ", s.message())};
+  }
+  Fetch fetch = Fetch::kReady;
+  if (!end && trial.checkpoint_epoch() >= 0) {
+    fetch = FetchCheckpoint(trial, worker_id, dir.string());
+  }
+  if (fetch == Fetch::kStale) {
+    outbox_.Drop(key, "the coordinator refused its checkpoint download");
+  } else if (fetch == Fetch::kStopping) {
+    end = AttemptEndFor(ExitStatus{}, /*worker_stopping=*/true, "");
   }
 
-  // Values are gathered per epoch and sent at the epoch's end marker; a
-  // partial epoch (the trainer died mid-way) is never sent.
-  std::map<int32_t, std::map<std::string, double>> pending;
-  bool still_ours = true;
-  std::string line;
-  while ((*child)->ReadLine(&line)) {
-    nlohmann::json record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (!record.is_object() || !record.contains("epoch") ||
-        !record["epoch"].is_number_integer()) {
-      Log(absl::StrCat("trial ", trial.trial_id(), ": ignoring a line that is not a metric: ",
-                       line.substr(0, 200)));
-      continue;
+  bool run = !end && fetch == Fetch::kReady;
+  if (run) {
+    absl::MutexLock lock(&mu_);
+    if (current_.stop_requested) {
+      run = false;
+    } else if (stopping_) {  // Stop() right after the lease: hand it back
+      run = false;
+      end = AttemptEndFor(ExitStatus{}, /*worker_stopping=*/true, "");
     }
-    const int32_t epoch = record["epoch"].get<int32_t>();
-    if (record.value("event", "") == "epoch_end") {
-      if (still_ours && !pending[epoch].empty() &&
-          !SendMetrics(trial, epoch, pending[epoch])) {
-        still_ours = false;
-        (*child)->Signal(SIGKILL);
+  }
+  if (run) {
+    const std::string log_path = (dir / "train.log").string();
+    SubprocessOptions spawn;
+    spawn.argv = {
+        options_.trainer_path, "--config",          (dir / "trial.yaml").string(), "--out",
+        dir.string(),          "--checkpoint-links"};
+    if (options_.trainer_threads > 0) {
+      spawn.argv.insert(spawn.argv.end(), {"--threads", std::to_string(options_.trainer_threads)});
+    }
+    spawn.capture_stdout = true;
+    spawn.stderr_file = log_path;
+    absl::StatusOr<std::unique_ptr<TrainerProcess>> trainer =
+        TrainerProcess::Start(spawn, absl::Milliseconds(options_.kill_grace_ms));
+    if (!trainer.ok()) {
+      end = AttemptEnd{false, v1::FAILURE_CRASH,
+                       absl::StrCat("cannot start the trainer: ", trainer.status().message())};
+    } else {
+      {
+        absl::MutexLock lock(&mu_);
+        current_.trainer = trainer->get();
+        // A stop that came while it started.
+        if (Interrupted()) current_.trainer->Stop();
       }
-      pending.erase(epoch);
-    } else if (record.contains("name") && record["name"].is_string() &&
-               record.contains("value") && record["value"].is_number()) {
-      pending[epoch][record["name"].get<std::string>()] = record["value"].get<double>();
+      RelayOutput(key, dir.string(), **trainer);
+      const ExitStatus exit = (*trainer)->Wait();
+      bool stopping = false;
+      {
+        absl::MutexLock lock(&mu_);
+        current_.trainer = nullptr;
+        stopping = stopping_;
+      }
+      end = AttemptEndFor(exit, stopping, LastLineOfFile(log_path));
     }
   }
-  const ExitStatus exit = (*child)->Wait();
-  bool cancelled = false;
+
+  bool stopped_by_coordinator = false;
   {
     absl::MutexLock lock(&mu_);
-    cancelled = running_.stop_requested;
-    running_ = RunningTrial{};
+    stopped_by_coordinator = current_.stop_requested;
   }
-  if (!still_ours || cancelled) {
-    Log(absl::StrCat("trial ", trial.trial_id(), " attempt ", trial.attempt(),
-                     " stopped at the coordinator's request"));
-    return;
+  // After a stop by the coordinator the attempt is not ours to report; the
+  // outbox ignores an end queued after it turned stale on its own thread.
+  if (end && !stopped_by_coordinator) {
+    if (end->finished) {
+      outbox_.AddFinish(key);
+    } else {
+      outbox_.AddFail(key, end->kind, end->reason);
+    }
   }
-  ReportEnd(trial, exit, log_path);
+  const Outbox::AttemptResult result = outbox_.WaitUntilSettled(key);
+  {
+    absl::MutexLock lock(&mu_);
+    current_ = CurrentAttempt{};
+  }
+  RemoveCheckpointLinks(dir);
+  switch (result.settlement) {
+    case Outbox::Settlement::kAcknowledged:
+      if (!end) break;
+      if (end->finished) {
+        Log(absl::StrCat(Name(key), " succeeded"));
+      } else {
+        Log(absl::StrCat(Name(key), " failed (", v1::FailureKind_Name(end->kind), ", ",
+                         result.will_retry ? "to be retried" : "not retried", "): ", end->reason));
+      }
+      break;
+    case Outbox::Settlement::kStale:
+    case Outbox::Settlement::kStopped:
+      Log(absl::StrCat(Name(key), " stopped at the coordinator's request: ", result.reason));
+      break;
+    case Outbox::Settlement::kGaveUp:
+      Log(absl::StrCat(Name(key), ": its reports were not all delivered (", result.reason,
+                       "); its lease will expire at the coordinator"));
+      break;
+  }
 }
 
-bool Agent::SendMetrics(const v1::TrialAssignment& trial, int32_t epoch,
-                        const std::map<std::string, double>& metrics) {
-  v1::ReportMetricsRequest request;
-  {
-    absl::MutexLock lock(&mu_);
-    request.set_worker_id(worker_id_);
-  }
+Agent::Fetch Agent::FetchCheckpoint(const v1::TrialAssignment& trial, const std::string& worker_id,
+                                    const std::string& dir) {
+  v1::DownloadCheckpointRequest request;
+  request.set_worker_id(worker_id);
   request.set_trial_id(trial.trial_id());
   request.set_attempt(trial.attempt());
-  request.set_epoch(epoch);
-  for (const auto& [name, value] : metrics) {
-    v1::Metric* m = request.add_metrics();
-    m->set_name(name);
-    m->set_value(value);
-  }
-  v1::ReportMetricsResponse response;
-  grpc::Status status = CallWithRetry([&](grpc::ClientContext* context) {
-    return stub_->ReportMetrics(context, request, &response);
-  });
-  if (status.ok()) return true;
-  Log(absl::StrCat("trial ", trial.trial_id(), " epoch ", epoch,
-                   " metrics not accepted: ", status.error_message()));
-  return status.error_code() != grpc::StatusCode::FAILED_PRECONDITION &&
-         status.error_code() != grpc::StatusCode::NOT_FOUND;
-}
-
-void Agent::ReportEnd(const v1::TrialAssignment& trial, const ExitStatus& exit,
-                      const std::string& log_path) {
-  std::string worker_id;
-  bool stopping = false;
+  const std::string path = (std::filesystem::path(dir) / "checkpoint.pt").string();
+  absl::StatusOr<DownloadedCheckpoint> downloaded;
+  const absl::Status status = CallWithRetry(
+      BackoffOptions{},
+      [&] {
+        return CallFromRunThread(absl::Now() + absl::Milliseconds(options_.transfer_timeout_ms),
+                                 [&](grpc::ClientContext* context) {
+                                   downloaded = DownloadCheckpoint(*stub_, context, request, path);
+                                   return downloaded.status();
+                                 });
+      },
+      [&](absl::Duration delay) { return !SleepInterrupted(delay); });
   {
     absl::MutexLock lock(&mu_);
-    worker_id = worker_id_;
-    stopping = stopping_;
+    if (stopping_) return Fetch::kStopping;
+    // Stopped by the coordinator while downloading: nothing to report.
+    if (current_.stop_requested) return Fetch::kStale;
   }
-  grpc::Status status;
-  if (exit.success() && !stopping) {
-    v1::FinishTrialRequest request;
-    request.set_worker_id(worker_id);
-    request.set_trial_id(trial.trial_id());
-    request.set_attempt(trial.attempt());
-    v1::FinishTrialResponse response;
-    status = CallWithRetry([&](grpc::ClientContext* context) {
-      return stub_->FinishTrial(context, request, &response);
-    });
-    Log(absl::StrCat("trial ", trial.trial_id(), " succeeded"));
-  } else {
-    std::string reason =
-        stopping ? std::string("the worker was stopped while the trial ran")
-                 : absl::StrCat("sslsweep-train ", exit.Describe());
-    const std::string last = LastLogLine(log_path);
-    if (!stopping && !last.empty()) absl::StrAppend(&reason, ": ", last);
-    v1::FailTrialRequest request;
-    request.set_worker_id(worker_id);
-    request.set_trial_id(trial.trial_id());
-    request.set_attempt(trial.attempt());
-    request.set_reason(reason);
-    v1::FailTrialResponse response;
-    status = CallWithRetry([&](grpc::ClientContext* context) {
-      return stub_->FailTrial(context, request, &response);
-    });
-    Log(absl::StrCat("trial ", trial.trial_id(), " failed: ", reason));
+  if (status.ok()) {
+    Log(absl::StrCat("resuming trial ", trial.trial_id(),
+                     " from the coordinator's checkpoint at epoch ", downloaded->epoch, " (",
+                     downloaded->bytes, " bytes)"));
+    return Fetch::kReady;
   }
-  if (!status.ok()) {
-    Log(absl::StrCat("trial ", trial.trial_id(), ": outcome not recorded: ",
-                     status.error_message()));
+  if (status.code() == absl::StatusCode::kFailedPrecondition) {
+    Log(absl::StrCat("trial ", trial.trial_id(), " attempt ", trial.attempt(),
+                     " is no longer this worker's: ", status.message()));
+    return Fetch::kStale;
+  }
+  if (IsTransient(status)) return Fetch::kStopping;
+  Log(absl::StrCat("trial ", trial.trial_id(),
+                   ": cannot fetch the coordinator's checkpoint at epoch ",
+                   trial.checkpoint_epoch(), " (", status.ToString(), "); starting afresh"));
+  return Fetch::kReady;
+}
+
+void Agent::RelayOutput(const AttemptKey& key, const std::string& dir, TrainerProcess& trainer) {
+  TrainerOutputParser parser;
+  std::string line;
+  while (trainer.ReadLine(&line)) {
+    absl::StatusOr<TrainerEvent> event = parser.Consume(line);
+    if (!event.ok()) {
+      Log(absl::StrCat(Name(key), ": ignoring ", event.status().message()));
+      continue;
+    }
+    switch (event->kind) {
+      case TrainerEvent::Kind::kEpochMetrics:
+        outbox_.AddMetrics(key, event->epoch, event->metrics);
+        break;
+      case TrainerEvent::Kind::kCheckpointSaved:
+        outbox_.AddCheckpoint(key, event->epoch,
+                              (std::filesystem::path(dir) / event->path).string());
+        break;
+      case TrainerEvent::Kind::kNone:
+        break;
+    }
   }
 }
 
 void Agent::HeartbeatLoop() {
-  int64_t next_heartbeat_ms = 0;
+  absl::Time next = absl::Now();
+  bool quarantined = false;
+  std::string last_error;  // logged once until it changes
   while (true) {
     v1::HeartbeatRequest request;
     {
       absl::MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(&run_done_), absl::Milliseconds(250));
+      mu_.AwaitWithDeadline(absl::Condition(&run_done_), next);
       if (run_done_) return;
-      const int64_t now = SteadyNowMs();
-      // A child asked to stop that has not within the grace period is killed.
-      if (running_.child != nullptr && running_.stop_requested_ms != 0 &&
-          now - running_.stop_requested_ms > options_.kill_grace_ms) {
-        running_.child->Signal(SIGKILL);
-      }
-      if (now < next_heartbeat_ms) continue;
-      next_heartbeat_ms = now + heartbeat_interval_ms_;
+      next = absl::Now() + heartbeat_interval_;
       request.set_worker_id(worker_id_);
-      if (running_.child != nullptr) request.add_running_trial_ids(running_.trial_id);
+      if (current_.active) request.add_running_trial_ids(current_.key.trial_id);
     }
     v1::HeartbeatResponse response;
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::milliseconds(options_.rpc_timeout_ms));
-    grpc::Status status = stub_->Heartbeat(&context, request, &response);
+    PrepareCall(&context, absl::Now() + absl::Milliseconds(options_.rpc_timeout_ms));
+    {
+      absl::MutexLock lock(&mu_);
+      if (run_done_) return;
+      heartbeat_call_ = &context;
+    }
+    const absl::Status status = FromGrpcStatus(stub_->Heartbeat(&context, request, &response));
+    {
+      absl::MutexLock lock(&mu_);
+      heartbeat_call_ = nullptr;
+    }
     if (!status.ok()) {
-      if (!IsTransient(status)) Log(absl::StrCat("heartbeat: ", status.error_message()));
+      if (!IsTransient(status) && status.ToString() != last_error) {
+        last_error = status.ToString();
+        Log(absl::StrCat("heartbeat refused: ", last_error));
+      }
       continue;
     }
-    absl::MutexLock lock(&mu_);
-    for (int64_t id : response.stop_trial_ids()) {
-      if (running_.child != nullptr && running_.trial_id == id && !running_.stop_requested) {
-        Log(absl::StrCat("trial ", id, ": stopping at the coordinator's request"));
-        running_.stop_requested = true;
-        running_.stop_requested_ms = SteadyNowMs();
-        running_.child->Signal(SIGTERM);
+    last_error.clear();
+    if (response.quarantined() != quarantined) {
+      quarantined = response.quarantined();
+      Log(quarantined ? "this worker is quarantined by the coordinator: it gets no new trials "
+                        "until released"
+                      : "this worker is no longer quarantined");
+    }
+    for (int64_t trial_id : response.stop_trial_ids()) {
+      AttemptKey key;
+      {
+        absl::MutexLock lock(&mu_);
+        if (!current_.active || current_.key.trial_id != trial_id) continue;
+        key = current_.key;
+      }
+      if (StopAttempt(key)) {
+        Log(absl::StrCat(Name(key), ": stopping at the coordinator's request"));
+        outbox_.Drop(key, "the coordinator asked this worker to stop it");
       }
     }
   }

@@ -1,29 +1,52 @@
 // Agent: the worker process's logic. It registers with the coordinator,
 // leases trials one at a time, runs each in an `sslsweep-train` child
-// process, relays the child's metrics lines epoch by epoch, heartbeats, and
+// process, relays the child's metrics and checkpoints, heartbeats, and
 // reports how the trial ended. A crashed trainer is a failed attempt (with
 // its exit status and last stderr line), never a crashed agent.
 //
-// The metrics contract with the trainer: one JSON object per stdout line,
-// {"epoch":E,"name":N,"value":V}, and {"epoch":E,"event":"epoch_end"} after
-// an epoch's last value; the agent sends one ReportMetrics per epoch_end.
+// One attempt, step by step:
+//   1. The lease names the attempt; if the coordinator holds a checkpoint of
+//      an earlier attempt (checkpoint_epoch >= 0) it is downloaded into the
+//      attempt's directory as checkpoint.pt first, so the trainer resumes
+//      from it (a NotFound or corrupt download: start afresh).
+//   2. The trainer runs with --checkpoint-links. Its stdout
+//      (trainer_output.h) goes into the Outbox as it comes: each epoch's
+//      metrics at its epoch_end line, each checkpoint at its checkpoint
+//      event. The Outbox delivers them in order on its own thread, so the
+//      trainer never waits on the coordinator.
+//   3. When the trainer ends, the attempt's end (attempt_end.h) is queued
+//      behind its reports, and the agent waits until the coordinator has
+//      answered them all before leasing the next trial.
+// The coordinator stops an attempt through a heartbeat answer (cancelled,
+// or leased to another attempt), a stale answer to a report
+// (FailedPrecondition/NotFound) or a ReportMetrics stop (pruned): the
+// trainer gets SIGTERM (SIGKILL after kill_grace_ms) and nothing more of
+// the attempt is reported.
+//
+// The worker id survives coordinator restarts (the coordinator keeps it);
+// the agent registers again only when the coordinator says it does not know
+// the worker (NotFound to LeaseTrial).
 //
 // Thread contract: Run() on one thread (which also owns the trainer child);
 // Stop() from any thread (e.g. a signal thread). A heartbeat thread runs
-// while Run() does.
+// while Run() does, and the Outbox's sender thread while the Agent lives.
 
 #ifndef SSLSWEEP_WORKER_AGENT_AGENT_H_
 #define SSLSWEEP_WORKER_AGENT_AGENT_H_
 
 #include <cstdint>
-#include <map>
+#include <functional>
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "grpcpp/client_context.h"
 #include "proto/sslsweep.grpc.pb.h"
-#include "worker/agent/subprocess.h"
+#include "worker/agent/outbox.h"
+#include "worker/agent/trainer_process.h"
 
 namespace sslsweep {
 
@@ -32,11 +55,17 @@ struct AgentOptions {
   std::string trainer_path;         // the sslsweep-train binary
   std::string work_dir;             // trial directories go here
   std::string hostname;
-  int trainer_threads = 0;          // > 0: passed to the trainer as --threads
-  int connect_timeout_ms = 30'000;  // how long to try the first registration
-  int rpc_timeout_ms = 10'000;      // deadline of each call
-  int kill_grace_ms = 5'000;        // SIGTERM, then SIGKILL after this
-  bool exit_when_idle = false;      // return from Run() when nothing is pending
+  int trainer_threads = 0;            // > 0: passed to the trainer as --threads
+  int connect_timeout_ms = 30'000;    // how long to try the first registration
+  int rpc_timeout_ms = 10'000;        // deadline of each unary call
+  int transfer_timeout_ms = 600'000;  // deadline of each checkpoint transfer
+  int kill_grace_ms = 5'000;          // SIGTERM, then SIGKILL after this
+  // After Stop(): how long unacknowledged reports are still retried before
+  // the agent gives up on them (the coordinator's lease expiry takes over).
+  int drain_timeout_ms = 10'000;
+  bool exit_when_idle = false;  // return from Run() when nothing is pending
+  // Where log lines go; null: stderr, prefixed "sslsweep-worker: ".
+  std::function<void(const std::string&)> log;
 };
 
 class Agent {
@@ -45,49 +74,69 @@ class Agent {
   ~Agent();
 
   // Registers, then runs trials until Stop() (or, with exit_when_idle, until
-  // no trial is pending). Fails with Unavailable if the coordinator cannot be
-  // reached within connect_timeout_ms at start.
+  // no trial is granted); OK also when Stop() comes during registration.
+  // Fails with Unavailable if the coordinator cannot be reached within
+  // connect_timeout_ms at start, or with the coordinator's status if it
+  // refuses the registration.
   absl::Status Run();
-  // Asks Run() to end: a running trainer is stopped and its attempt failed
-  // with the reason "worker stopped".
+  // Asks Run() to end: no new lease; a running trainer gets SIGTERM and its
+  // attempt is released (FAILURE_RELEASED: back to the queue); reports still
+  // queued are retried for drain_timeout_ms. Idempotent.
   void Stop();
 
  private:
-  struct RunningTrial {
-    int64_t trial_id = 0;
-    int32_t attempt = 0;
-    Subprocess* child = nullptr;
-    bool stop_requested = false;    // cancelled or stale: report nothing
-    int64_t stop_requested_ms = 0;  // for the SIGKILL escalation
+  // The leased attempt, from the lease until the coordinator answered its end.
+  struct CurrentAttempt {
+    bool active = false;
+    AttemptKey key;
+    TrainerProcess* trainer = nullptr;  // while the child runs
+    bool stop_requested = false;        // by the coordinator: report nothing more
   };
+  // How the checkpoint download before an attempt went.
+  enum class Fetch { kReady, kStale, kStopping };
 
   absl::Status Register();
-  // Runs one leased trial to its end and reports the outcome.
-  void RunTrial(const v1::TrialAssignment& trial);
-  // Sends one epoch's metrics, retrying transient failures; false if the
-  // coordinator says this attempt is no longer ours.
-  bool SendMetrics(const v1::TrialAssignment& trial, int32_t epoch,
-                   const std::map<std::string, double>& metrics);
-  void ReportEnd(const v1::TrialAssignment& trial, const ExitStatus& exit,
-                 const std::string& log_path);
   void HeartbeatLoop();
-  // Calls `rpc` until it returns a non-transient status or Stop() is called,
-  // with exponential back-off. Returns the last status.
-  template <typename Call>
-  grpc::Status CallWithRetry(Call rpc);
-  // Waits up to `ms` or until Stop(); returns true if stopping.
-  bool SleepUnlessStopped(int64_t ms);
+  // Runs one leased attempt to its end and reports how it ended.
+  void RunAttempt(const v1::TrialAssignment& trial, const std::string& worker_id);
+  Fetch FetchCheckpoint(const v1::TrialAssignment& trial, const std::string& worker_id,
+                        const std::string& dir);
+  // Relays the trainer's stdout into the outbox until it closes.
+  void RelayOutput(const AttemptKey& key, const std::string& dir, TrainerProcess& trainer);
+  // Stops the current attempt's trainer if it is `key` (the coordinator
+  // asked); true if it was the current attempt and not stopped before.
+  bool StopAttempt(const AttemptKey& key);
+  // Runs `rpc` on the run thread with a context prepared for `deadline`
+  // that Stop() (or a stop of the current attempt) cancels; Cancelled at
+  // once if interrupted already.
+  absl::Status CallFromRunThread(absl::Time deadline,
+                                 const std::function<absl::Status(grpc::ClientContext*)>& rpc);
+  // Sleeps `delay` unless Stop() or a stop of the current attempt comes
+  // first; returns true if interrupted.
+  bool SleepInterrupted(absl::Duration delay);
+  bool Interrupted() const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return stopping_ || current_.stop_requested;
+  }
+  void Log(const std::string& message) const;
 
   // Constant after construction.
   const AgentOptions options_;
   const std::unique_ptr<v1::WorkerService::StubInterface> stub_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::string worker_id_ ABSL_GUARDED_BY(mu_);
-  int heartbeat_interval_ms_ ABSL_GUARDED_BY(mu_) = 5000;
+  absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_) = absl::Seconds(2);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool run_done_ ABSL_GUARDED_BY(mu_) = false;
-  RunningTrial running_ ABSL_GUARDED_BY(mu_);
+  CurrentAttempt current_ ABSL_GUARDED_BY(mu_);
+  // The calls in flight, for TryCancel: the run thread's (registration,
+  // lease, checkpoint download) and the heartbeat thread's. Null between.
+  grpc::ClientContext* run_call_ ABSL_GUARDED_BY(mu_) = nullptr;
+  grpc::ClientContext* heartbeat_call_ ABSL_GUARDED_BY(mu_) = nullptr;
+
+  // Last: its sender thread calls back into the members above, so it must
+  // be destroyed first.
+  Outbox outbox_;
 };
 
 }  // namespace sslsweep

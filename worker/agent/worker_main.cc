@@ -2,6 +2,10 @@
 //
 //   sslsweep-worker --coordinator 127.0.0.1:50051 [--work-dir DIR]
 //
+// SIGINT/SIGTERM stop the agent (Agent::Stop): a running trial is released
+// back to the coordinator's queue, reports still queued are delivered for up
+// to --drain-timeout-ms.
+//
 // Exit codes: 0 after SIGINT/SIGTERM (or when idle with --exit-when-idle),
 // 1 when the coordinator cannot be reached or refuses registration, 2 for
 // bad flags.
@@ -16,6 +20,7 @@
 #include "CLI/CLI.hpp"
 #include "grpcpp/grpcpp.h"
 #include "worker/agent/agent.h"
+#include "worker/agent/coordinator_connection.h"
 
 namespace {
 
@@ -51,6 +56,10 @@ int main(int argc, char** argv) {
                  "how long to try to reach the coordinator at start")
       ->check(CLI::Range(0, 3'600'000))
       ->capture_default_str();
+  app.add_option("--drain-timeout-ms", options.drain_timeout_ms,
+                 "after SIGTERM, how long to keep delivering queued reports")
+      ->check(CLI::Range(0, 3'600'000))
+      ->capture_default_str();
   app.add_flag("--exit-when-idle", options.exit_when_idle,
                "exit once the coordinator has no pending trial");
   try {
@@ -66,7 +75,8 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  // Reconnects within about a second of a coordinator restart.
+  auto channel = sslsweep::MakeCoordinatorChannel(address);
   sslsweep::Agent agent(options, sslsweep::v1::WorkerService::NewStub(channel));
   std::thread signal_thread([&] {
     int signal = 0;

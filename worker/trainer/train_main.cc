@@ -1,16 +1,25 @@
 // sslsweep-train: runs one trial and exits.
 //
 //   sslsweep-train --config trial.yaml --out DIR [--threads N]
-//                  [--export-features FEATURES_DIR]
+//                  [--export-features FEATURES_DIR] [--checkpoint-links]
 //
 // --export-features writes the last epoch's measured features and labels as
 // .npy files into FEATURES_DIR (TrainerOptions::export_dir), for analysing
 // them elsewhere (the scikit-learn parity benchmark).
 //
+// --checkpoint-links (TrainerOptions::checkpoint_links; the worker agent
+// passes it): after saving epoch E's checkpoint, hard-link it as
+// DIR/checkpoint-E.pt, an immutable snapshot, and print on stdout, after
+// epoch E's metrics and epoch_end lines,
+//   {"epoch":E,"event":"checkpoint","path":"checkpoint-E.pt"}
+// (not written to metrics.jsonl). Whoever reads the link deletes it.
+//
 // Metrics lines go to stdout (and DIR/metrics.jsonl), progress for humans to
 // stderr; see worker/trainer/trainer.h for what is written. When
 // DIR/checkpoint.pt exists the trial resumes from it ("resuming from epoch
-// K" on stderr) and prints the metrics of epochs after K only. On failure the
+// K" on stderr) and prints the metrics of epochs after K only; DIR may hold
+// nothing else (a checkpoint downloaded from the coordinator), and then
+// metrics.jsonl starts with epoch K+1. On failure the
 // last line on stderr is "sslsweep-train: <reason>", which the worker agent
 // relays as the trial's failure reason. Exit codes:
 //
@@ -65,6 +74,7 @@ int Main(int argc, char** argv) {
   std::string out_dir;
   int threads = -1;
   std::string export_dir;
+  bool checkpoint_links = false;
   CLI::App app{"Runs one sslsweep trial: SSL training with per-epoch metrics."};
   app.add_option("--config", config_path, "Trial configuration YAML")
       ->required();
@@ -77,6 +87,9 @@ int Main(int argc, char** argv) {
   app.add_option("--export-features", export_dir,
                  "Write the last epoch's features of every measured layer, and "
                  "the fine and coarse labels, as .npy files into this directory");
+  app.add_flag("--checkpoint-links", checkpoint_links,
+               "After each checkpoint of epoch E, hard-link it as "
+               "checkpoint-E.pt and print a checkpoint event on stdout");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -95,6 +108,7 @@ int Main(int argc, char** argv) {
   options.metrics_echo = &std::cout;
   options.log = &std::cerr;
   options.export_dir = export_dir;
+  options.checkpoint_links = checkpoint_links;
   const absl::Status status = sslsweep::RunTrial(*config, options);
   if (!status.ok()) {
     return Fail(ExitCodeFor(status), std::string(status.message()));

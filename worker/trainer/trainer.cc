@@ -188,6 +188,9 @@ class TrialRunner {
       if (auto s = checkpointer.Save(TrainingProgress{epoch, step_}); !s.ok()) {
         return s;
       }
+      if (options_.checkpoint_links) {
+        if (auto s = LinkCheckpoint(epoch); !s.ok()) return s;
+      }
       if (epoch == options_.stop_after_epoch) break;
     }
     if (done == config_.epochs && !options_.export_dir.empty()) {
@@ -236,6 +239,30 @@ class TrialRunner {
     }
     if (options_.metrics_echo != nullptr) {
       echo_gate_.rdbuf(options_.metrics_echo->rdbuf());
+    }
+    return absl::OkStatus();
+  }
+
+  // Hard-links the checkpoint just saved as checkpoint-<epoch>.pt and echoes
+  // the checkpoint event naming it. Not written to metrics.jsonl: a resume
+  // replays that file, and the event describes this run's files only.
+  absl::Status LinkCheckpoint(int64_t epoch) {
+    const std::string name = absl::StrCat("checkpoint-", epoch, ".pt");
+    const std::filesystem::path link = out_dir_ / name;
+    std::error_code error;
+    std::filesystem::remove(link, error);  // left by a run killed after it
+    std::filesystem::create_hard_link(out_dir_ / kCheckpointFile, link, error);
+    if (error) {
+      return absl::UnavailableError(
+          absl::StrCat(link.string(), ": cannot link the checkpoint: ", error.message()));
+    }
+    if (options_.metrics_echo != nullptr) {
+      nlohmann::ordered_json line;
+      line["epoch"] = epoch;
+      line["event"] = "checkpoint";
+      line["path"] = name;
+      *options_.metrics_echo << line.dump() << '\n';
+      options_.metrics_echo->flush();
     }
     return absl::OkStatus();
   }

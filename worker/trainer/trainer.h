@@ -21,6 +21,19 @@
 //                   options.metrics_echo
 //   checkpoint.pt   after every training epoch, once that epoch's metrics
 //                   lines are written (see checkpoint.h)
+//   checkpoint-E.pt with options.checkpoint_links: a hard link to epoch E's
+//                   checkpoint.pt, made right after it is saved. The trainer
+//                   replaces checkpoint.pt by rename, so the link stays epoch
+//                   E's checkpoint; whoever reads it (the worker agent
+//                   uploads it) deletes it.
+//
+// Checkpoint events: with options.checkpoint_links, once epoch E's link
+// exists the echo (never metrics.jsonl) gets the line
+//   {"epoch":E,"event":"checkpoint","path":"checkpoint-E.pt"}
+// after epoch E's metrics and its epoch_end line; the path is relative to
+// out_dir. The worker agent uploads that file, after the coordinator
+// acknowledged every earlier epoch's metrics, for another worker to resume
+// from.
 //
 // Resume: when out_dir/checkpoint.pt exists, RunTrial continues from it
 // instead of starting over. It logs "resuming from epoch K", restores the
@@ -120,6 +133,9 @@ struct TrainerOptions {
   // stop_after_epoch's checkpoint is written, leaving out_dir as a process
   // killed at that moment would. 0: run to config.epochs.
   int64_t stop_after_epoch = 0;
+  // After each checkpoint save, hard-link it as checkpoint-E.pt and echo a
+  // checkpoint event (see "Checkpoint events" above).
+  bool checkpoint_links = false;
 };
 
 // Runs the trial. On success every epoch's metrics and the last checkpoint
