@@ -22,7 +22,7 @@ packages=(
   dataset-fashion-mnist
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(python3-torch python3-sklearn)
+  packages+=(python3-torch python3-sklearn python3-optuna)
 elif [[ $# -gt 0 ]]; then
   echo "usage: deploy/install-deps.sh [--bench]" >&2
   exit 2
