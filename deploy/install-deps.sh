@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs every Debian package that sslsweep's build, tests and default run
 # need; with --bench, also the Python peers the benchmarks in bench/ compare
-# against (PyTorch, scikit-learn). Idempotent: when everything is already installed it changes nothing
-# and needs no network; otherwise it runs `apt-get update` first.
+# against (PyTorch, scikit-learn, Optuna). Idempotent: when everything is
+# already installed it changes nothing and needs no network; otherwise it
+# runs `apt-get update` first.
 set -euo pipefail
 
 packages=(
