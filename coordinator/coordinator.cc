@@ -215,7 +215,8 @@ absl::StatusOr<v1::GetSweepStatusResponse> Coordinator::GetSweepStatus(
     out->set_epochs_total(t.epochs);
     out->set_failure_reason(t.failure_reason);
     out->set_failures(t.failures);
-    out->set_checkpoint_epoch(t.checkpoint_epoch);
+    // An ended trial's checkpoint is deleted: nothing will resume from it.
+    out->set_checkpoint_epoch(Ended(t.state) ? -1 : t.checkpoint_epoch);
     for (const ParamValue& p : t.params) {
       v1::Param* param = out->add_params();
       param->set_path(p.path);

@@ -429,7 +429,9 @@ void Agent::HeartbeatLoop() {
       heartbeat_call_ = nullptr;
     }
     if (!status.ok()) {
-      if (!IsTransient(status) && status.ToString() != last_error) {
+      // CANCELLED: the agent cut the call short because it is stopping.
+      if (!IsTransient(status) && !absl::IsCancelled(status) &&
+          status.ToString() != last_error) {
         last_error = status.ToString();
         Log(absl::StrCat("heartbeat refused: ", last_error));
       }
