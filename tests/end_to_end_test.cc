@@ -128,6 +128,27 @@ trial:
   EXPECT_FALSE(workers_[0]->TryWait().has_value()) << "the worker must survive";
 }
 
+TEST_F(EndToEndTest, HyperbandPrunesTheTrialsFarBehind) {
+  // sweeps/hyperband-demo.yaml through `sslsweep local`: two workers, the two
+  // good learning rates first; the two tiny ones fall below the best half at
+  // a band and are pruned, with the reason; the run still counts as a success.
+  CommandResult local = Cli({"local", std::string(SSLSWEEP_SOURCE_DIR) +
+                                          "/sweeps/hyperband-demo.yaml",
+                             "--db", dir_ + "/hyperband.db", "--workers", "2"});
+  EXPECT_EQ(local.exit_code, 0) << local.err;
+  EXPECT_THAT(local.out, HasSubstr("2 succeeded"));
+  EXPECT_THAT(local.out, HasSubstr("2 pruned"));
+  db_ = dir_ + "/hyperband.db";
+  EXPECT_EQ(Query("SELECT state FROM trials ORDER BY idx"),
+            (std::vector<std::vector<std::string>>{
+                {"succeeded"}, {"succeeded"}, {"pruned"}, {"pruned"}}));
+  for (const auto& row : Query("SELECT failure_reason, (SELECT MAX(epoch) FROM metrics "
+                               "WHERE trial_id = trials.id) FROM trials WHERE state = 'pruned'")) {
+    EXPECT_THAT(row[0], HasSubstr("hyperband: ncc_test_acc/fine/embedding"));
+    EXPECT_LT(std::stoi(row[1]), 6) << "pruned before its last epoch";
+  }
+}
+
 TEST_F(EndToEndTest, BadSweepGetsPositionAndChangesNothing) {
   const std::string bad = WriteFile(dir_ + "/bad.yaml",
                                     "name: bad\nmethod: grid\nparameters:\n"
