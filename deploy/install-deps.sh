@@ -11,6 +11,9 @@ packages=(
   g++ cmake ninja-build ccache pkg-config git
   # LibTorch, and the OpenBLAS without which it trains ~16x slower
   libtorch-dev libopenblas0-pthread
+  # headers of the Gloo that Debian's LibTorch links (c10d ProcessGroupGloo:
+  # data-parallel trials on CPUs)
+  libgloo-dev
   # service
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libyaml-cpp-dev libsqlite3-dev sqlite3 zlib1g-dev
