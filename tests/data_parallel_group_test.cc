@@ -109,6 +109,64 @@ TEST(DataParallelGroupTest, ARankThatLeavesFailsTheOthersCollectiveInsteadOfHang
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
 }
 
+// The global-batch function both tests differentiate: a VICReg-like loss of
+// z = normalise(x) W, with batch statistics over all rows. `mean` is the
+// rows' mean over the global batch (computed by the caller).
+torch::Tensor GlobalBatchLoss(const torch::Tensor& z) {
+  const torch::Tensor centred = z - z.mean(0);
+  const torch::Tensor variance = torch::relu(1 - torch::sqrt(centred.pow(2).mean(0) + 1e-4));
+  const torch::Tensor covariance = centred.t().mm(centred) / (z.size(0) - 1);
+  return variance.mean() + covariance.pow(2).sum() / z.size(1);
+}
+
+// Rank r's rows of the global batch, and the shared initial weight.
+torch::Tensor Rows(int rank, int rows) {
+  return torch::linspace(-1, 1, rows * 3).reshape({rows, 3}).mul(rank + 1).sin() + rank;
+}
+
+TEST(DataParallelGroupTest, GatheredLossGivesTheSingleProcessGradient) {
+  constexpr int kRanks = 2;
+  constexpr int kRows = 5;
+  const torch::Tensor initial = torch::linspace(-0.5, 0.7, 12).reshape({3, 4});
+  // One process, the whole global batch, synchronised statistics as plain
+  // means over all rows.
+  torch::Tensor expected_weight_grad;
+  torch::Tensor expected_input_grad;
+  {
+    auto x = torch::cat({Rows(0, kRows), Rows(1, kRows)}).requires_grad_();
+    auto weight = initial.clone().requires_grad_();
+    const torch::Tensor normalised = (x - x.mean(0)) / torch::sqrt(x.var(0, false) + 1e-5);
+    GlobalBatchLoss(normalised.mm(weight)).backward();
+    expected_weight_grad = weight.grad();
+    expected_input_grad = x.grad();
+  }
+  std::vector<torch::Tensor> weight_grads(kRanks), input_grads(kRanks);
+  const auto statuses = RunRanks(kRanks, int64_t{25} << 20, [&](DataParallelGroup& group) {
+    auto x = Rows(group.rank(), kRows).requires_grad_();
+    auto weight = initial.clone().requires_grad_();
+    // SyncBatchNorm's statistics: sums over the ranks' rows.
+    const double total = kRows * group.world_size();
+    const torch::Tensor mean = group.AllReduceSum(x.sum(0)) / total;
+    const torch::Tensor variance =
+        group.AllReduceSum((x - mean).pow(2).sum(0)) / total;
+    const torch::Tensor normalised = (x - mean) / torch::sqrt(variance + 1e-5);
+    GlobalBatchLoss(group.AllGatherRows(normalised.mm(weight))).backward();
+    absl::Status s = group.AverageGradients({weight});
+    weight_grads[group.rank()] = weight.grad();
+    input_grads[group.rank()] = x.grad() / group.world_size();
+    return s;
+  });
+  for (int rank = 0; rank < kRanks; ++rank) {
+    ASSERT_TRUE(statuses[rank].ok()) << statuses[rank];
+    EXPECT_TRUE(torch::allclose(weight_grads[rank], expected_weight_grad, 1e-5, 1e-6))
+        << "rank " << rank << "\n" << weight_grads[rank] << "\n" << expected_weight_grad;
+    EXPECT_TRUE(torch::allclose(input_grads[rank],
+                                expected_input_grad.narrow(0, rank * kRows, kRows), 1e-5,
+                                1e-6))
+        << "rank " << rank;
+  }
+}
+
 TEST(DataParallelGroupTest, BadOptionsNameTheField) {
   DataParallelOptions options;
   options.world_size = 2;

@@ -31,7 +31,67 @@ absl::Status Wait(const std::string& what, const c10::intrusive_ptr<c10d::Work>&
   return absl::OkStatus();
 }
 
+// Sums `tensor` over the group in place.
+void SumInPlace(c10d::ProcessGroup& group, torch::Tensor& tensor) {
+  std::vector<torch::Tensor> one = {tensor};
+  group.allreduce(one)->wait();
+}
+
+// The group travels through autograd's saved data as an integer: Function
+// arguments must be tensors or IValues, and the group outlives the graph.
+c10d::ProcessGroup& GroupOf(torch::autograd::AutogradContext* ctx) {
+  return *reinterpret_cast<c10d::ProcessGroup*>(ctx->saved_data["group"].toInt());
+}
+
+struct AllGatherRowsFunction : torch::autograd::Function<AllGatherRowsFunction> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor local,
+                               int64_t group_address) {
+    ctx->saved_data["group"] = group_address;
+    ctx->saved_data["rows"] = local.size(0);
+    c10d::ProcessGroup& group = GroupOf(ctx);
+    std::vector<std::vector<torch::Tensor>> gathered(1);
+    for (int i = 0; i < group.getSize(); ++i) gathered[0].push_back(torch::empty_like(local));
+    std::vector<torch::Tensor> input = {local.contiguous()};
+    group.allgather(gathered, input)->wait();
+    return torch::cat(gathered[0], 0);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    c10d::ProcessGroup& group = GroupOf(ctx);
+    const int64_t rows = ctx->saved_data["rows"].toInt();
+    torch::Tensor grad = grads[0].contiguous().clone();
+    SumInPlace(group, grad);
+    return {grad.narrow(0, group.getRank() * rows, rows), torch::Tensor()};
+  }
+};
+
+struct AllReduceSumFunction : torch::autograd::Function<AllReduceSumFunction> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor local,
+                               int64_t group_address) {
+    ctx->saved_data["group"] = group_address;
+    torch::Tensor sum = local.contiguous().clone();
+    SumInPlace(GroupOf(ctx), sum);
+    return sum;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    torch::Tensor grad = grads[0].contiguous().clone();
+    SumInPlace(GroupOf(ctx), grad);
+    return {grad, torch::Tensor()};
+  }
+};
+
 }  // namespace
+
+torch::Tensor DataParallelGroup::AllGatherRows(const torch::Tensor& local) {
+  return AllGatherRowsFunction::apply(local, reinterpret_cast<int64_t>(group_.get()));
+}
+
+torch::Tensor DataParallelGroup::AllReduceSum(const torch::Tensor& local) {
+  return AllReduceSumFunction::apply(local, reinterpret_cast<int64_t>(group_.get()));
+}
 
 DataParallelGroup::DataParallelGroup(DataParallelOptions options, int port)
     : options_(std::move(options)), port_(port) {}

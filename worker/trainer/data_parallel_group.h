@@ -69,6 +69,22 @@ class DataParallelGroup {
   // so that all ranks start from the same model.
   absl::Status Broadcast(const std::vector<torch::Tensor>& tensors);
 
+  // Differentiable collectives, for losses and batch statistics over the
+  // global batch (VICReg's variance and covariance, Barlow Twins'
+  // cross-correlation, SimCLR's negatives, synchronised BatchNorm). Every
+  // rank computes the same function of the gathered or summed tensor; their
+  // backward sums the gradients over the ranks, so that after
+  // AverageGradients every rank holds exactly the gradient that one process
+  // would compute on the whole global batch (the convention of VICReg's
+  // FullGatherLayer with DDP). Errors (a rank gone) are thrown as
+  // c10::Error, like any LibTorch failure inside a forward or backward.
+  //
+  // The rows of `local` from every rank, concatenated in rank order.
+  // REQUIRES: the same shape on every rank.
+  torch::Tensor AllGatherRows(const torch::Tensor& local);
+  // The elementwise sum of `local` over the ranks.
+  torch::Tensor AllReduceSum(const torch::Tensor& local);
+
  private:
   DataParallelGroup(DataParallelOptions options, int port);
 
