@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "worker/trainer/byol_loss.h"
+#include "worker/trainer/group_batch_norm.h"
 
 namespace sslsweep {
 namespace {
@@ -89,7 +90,7 @@ ByolMethod::ByolMethod(const ByolOptions& options, Backbone& online_backbone,
   predictor_ = register_module(
       "predictor",
       torch::nn::Sequential(torch::nn::Linear(out, options.predictor_hidden),
-                            torch::nn::BatchNorm1d(options.predictor_hidden),
+                            GroupBatchNorm(options.predictor_hidden),
                             torch::nn::ReLU(),
                             torch::nn::Linear(options.predictor_hidden, out)));
   register_module("target_backbone", target_backbone_);

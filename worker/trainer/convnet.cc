@@ -1,6 +1,7 @@
 #include "worker/trainer/convnet.h"
 
 #include "absl/strings/str_cat.h"
+#include "worker/trainer/group_batch_norm.h"
 
 namespace sslsweep {
 
@@ -18,7 +19,7 @@ ConvNetImpl::ConvNetImpl(const ConvNetOptions& options) {
                                         .stride(2)
                                         .padding(1)
                                         .bias(false)),
-                  torch::nn::BatchNorm2d(out), torch::nn::ReLU())));
+                  GroupBatchNorm(out), torch::nn::ReLU())));
     tap_names_.push_back(name);
     in = out;
   }

@@ -1,6 +1,7 @@
 #include "worker/trainer/mlp.h"
 
 #include "absl/strings/str_cat.h"
+#include "worker/trainer/group_batch_norm.h"
 
 namespace sslsweep {
 
@@ -15,7 +16,7 @@ Mlp::Mlp(const MlpOptions& options) : width_(options.width) {
         name, torch::nn::Sequential(
                   torch::nn::Linear(
                       torch::nn::LinearOptions(in, options.width).bias(false)),
-                  torch::nn::BatchNorm1d(options.width), torch::nn::ReLU())));
+                  GroupBatchNorm(options.width), torch::nn::ReLU())));
     tap_names_.push_back(i + 1 < options.depth ? name : "embedding");
     in = options.width;
   }

@@ -1,5 +1,7 @@
 #include "worker/trainer/projector.h"
 
+#include "worker/trainer/group_batch_norm.h"
+
 namespace sslsweep {
 
 ProjectorImpl::ProjectorImpl(const ProjectorOptions& options) {
@@ -12,7 +14,7 @@ ProjectorImpl::ProjectorImpl(const ProjectorOptions& options) {
   for (int64_t i = 1; i < options.layers; ++i) {
     blocks_.push_back(torch::nn::Sequential(
         torch::nn::Linear(width, options.hidden),
-        torch::nn::BatchNorm1d(options.hidden), torch::nn::ReLU()));
+        GroupBatchNorm(options.hidden), torch::nn::ReLU()));
     width = options.hidden;
   }
   blocks_.push_back(torch::nn::Sequential(torch::nn::Linear(

@@ -25,14 +25,14 @@ ResNetBasicBlockImpl::ResNetBasicBlockImpl(int64_t in_channels,
                                            int64_t out_channels, int64_t stride)
     : conv1_(
           register_module("conv1", Conv(in_channels, out_channels, 3, stride))),
-      bn1_(register_module("bn1", torch::nn::BatchNorm2d(out_channels))),
+      bn1_(register_module("bn1", GroupBatchNorm(out_channels))),
       conv2_(register_module("conv2", Conv(out_channels, out_channels, 3, 1))),
-      bn2_(register_module("bn2", torch::nn::BatchNorm2d(out_channels))) {
+      bn2_(register_module("bn2", GroupBatchNorm(out_channels))) {
   if (stride != 1 || in_channels != out_channels) {
     downsample_ = register_module(
         "downsample",
         torch::nn::Sequential(Conv(in_channels, out_channels, 1, stride),
-                              torch::nn::BatchNorm2d(out_channels)));
+                              GroupBatchNorm(out_channels)));
   }
 }
 
@@ -56,7 +56,7 @@ ResNet::ResNet(const ResNetOptions& options) {
   };
   int64_t in = channels(kBaseChannels[0]);
   conv1_ = register_module("conv1", Conv(options.in_channels, in, 3, 1));
-  bn1_ = register_module("bn1", torch::nn::BatchNorm2d(in));
+  bn1_ = register_module("bn1", GroupBatchNorm(in));
   for (size_t stage = 0; stage < options.stages.size(); ++stage) {
     TORCH_CHECK(options.stages[stage] >= 1,
                 "ResNet needs at least one block per stage");
@@ -75,7 +75,7 @@ ResNet::ResNet(const ResNetOptions& options) {
     if (auto* conv = module->as<torch::nn::Conv2d>()) {
       torch::nn::init::kaiming_normal_(conv->weight, /*a=*/0, torch::kFanOut,
                                        torch::kReLU);
-    } else if (auto* bn = module->as<torch::nn::BatchNorm2d>()) {
+    } else if (auto* bn = module->as<GroupBatchNormImpl>()) {
       torch::nn::init::ones_(bn->weight);
       torch::nn::init::zeros_(bn->bias);
     }

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "worker/trainer/backbone.h"
+#include "worker/trainer/group_batch_norm.h"
 
 namespace sslsweep {
 
@@ -55,9 +56,9 @@ class ResNetBasicBlockImpl : public torch::nn::Module {
 
  private:
   torch::nn::Conv2d conv1_{nullptr};
-  torch::nn::BatchNorm2d bn1_{nullptr};
+  GroupBatchNorm bn1_{nullptr};
   torch::nn::Conv2d conv2_{nullptr};
-  torch::nn::BatchNorm2d bn2_{nullptr};
+  GroupBatchNorm bn2_{nullptr};
   torch::nn::Sequential downsample_{nullptr};  // null: identity shortcut
 };
 TORCH_MODULE(ResNetBasicBlock);
@@ -78,7 +79,7 @@ class ResNet final : public Backbone {
   torch::Tensor Stem(const torch::Tensor& images);
 
   torch::nn::Conv2d conv1_{nullptr};
-  torch::nn::BatchNorm2d bn1_{nullptr};
+  GroupBatchNorm bn1_{nullptr};
   std::vector<torch::nn::Sequential> layers_;
   int64_t embedding_dim_ = 0;
 };

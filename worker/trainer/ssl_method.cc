@@ -142,7 +142,8 @@ LossTerms SslMethod::InFloat32(
   for (const torch::Tensor& head : heads) {
     const bool reduced = head.scalar_type() == torch::kBFloat16 ||
                          head.scalar_type() == torch::kHalf;
-    upcast.push_back(reduced ? head.to(torch::kFloat32) : head);
+    torch::Tensor head32 = reduced ? head.to(torch::kFloat32) : head;
+    upcast.push_back(gather_ ? gather_(head32) : head32);
   }
   return loss(upcast);
 }

@@ -84,19 +84,29 @@ class SslMethod : public torch::nn::Module {
     return projector_->tap_names();
   }
 
+  // For a data-parallel trial: the loss is computed on `gather` of every
+  // head (DataParallelGroup::AllGatherRows: every rank's rows), so that its
+  // batch statistics, negatives and means are the global batch's. Unset,
+  // the process's batch is the batch.
+  void SetBatchGather(std::function<torch::Tensor(const torch::Tensor&)> gather) {
+    gather_ = std::move(gather);
+  }
+
  protected:
   explicit SslMethod(const ProjectorOptions& projector);
 
   Projector& projector() { return projector_; }
 
   // Runs `loss` on float32 copies of `heads` (bf16/fp16 ones upcast, others
-  // as they are) with autocast off, restoring the autocast state after.
-  static LossTerms InFloat32(
+  // as they are; gathered over the ranks when SetBatchGather was called)
+  // with autocast off, restoring the autocast state after.
+  LossTerms InFloat32(
       const std::vector<torch::Tensor>& heads,
       const std::function<LossTerms(const std::vector<torch::Tensor>&)>& loss);
 
  private:
   Projector projector_;
+  std::function<torch::Tensor(const torch::Tensor&)> gather_;
 };
 
 // Builds `method.name`'s method with a `projector` head on `online_backbone`

@@ -2,6 +2,16 @@
 //
 //   sslsweep-train --config trial.yaml --out DIR [--threads N]
 //                  [--export-features FEATURES_DIR] [--checkpoint-links]
+//                  [--world-size N --rank R --master HOST:PORT]
+//
+// --world-size N (> 1) makes this process rank R of a data-parallel trial
+// over Gloo (TrainerOptions::data_parallel; one process per rank, each with
+// its own DIR): rank 0 listens at --master (port 0: any free one) and prints
+//   {"event":"rendezvous","port":P}
+// on stdout before waiting for the others, which join at HOST:P. The ranks
+// train as one process with the whole optim.batch_size would (it must be
+// divisible by N: exit 2 otherwise, before the rendezvous); rank 0 alone
+// measures; a rank that dies makes the others fail (exit 1).
 //
 // --export-features writes the last epoch's measured features and labels as
 // .npy files into FEATURES_DIR (TrainerOptions::export_dir), for analysing
@@ -38,6 +48,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "worker/trainer/trainer.h"
 #include "worker/trial_config.h"
 
@@ -75,6 +86,8 @@ int Main(int argc, char** argv) {
   int threads = -1;
   std::string export_dir;
   bool checkpoint_links = false;
+  sslsweep::DataParallelSpec data_parallel;
+  std::string master = "127.0.0.1:0";
   CLI::App app{"Runs one sslsweep trial: SSL training with per-epoch metrics."};
   app.add_option("--config", config_path, "Trial configuration YAML")
       ->required();
@@ -90,6 +103,14 @@ int Main(int argc, char** argv) {
   app.add_flag("--checkpoint-links", checkpoint_links,
                "After each checkpoint of epoch E, hard-link it as "
                "checkpoint-E.pt and print a checkpoint event on stdout");
+  app.add_option("--world-size", data_parallel.world_size,
+                 "Ranks of a data-parallel trial (one process each)")
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--rank", data_parallel.rank, "This process's rank, 0 to world size - 1")
+      ->check(CLI::Range(0, 4095));
+  app.add_option("--master", master,
+                 "HOST:PORT of rank 0's rendezvous; rank 0 listens there (port 0: any "
+                 "free port, printed as a rendezvous event)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -97,6 +118,25 @@ int Main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return Fail(kExitConfig, e.what());
   }
+
+  if (data_parallel.rank >= data_parallel.world_size) {
+    return Fail(kExitConfig, "--rank " + std::to_string(data_parallel.rank) +
+                                 " must be below --world-size " +
+                                 std::to_string(data_parallel.world_size));
+  }
+  const size_t colon = master.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(master.substr(colon + 1), &port) || port < 0 || port > 65535 ||
+      (data_parallel.rank > 0 && port == 0)) {
+    return Fail(kExitConfig, "--master '" + master +
+                                 "': expected HOST:PORT (port 0, any free one, on rank 0 only)");
+  }
+  data_parallel.master_addr = master.substr(0, colon);
+  data_parallel.master_port = port;
+  data_parallel.on_listening = [](int listening) {
+    std::cout << "{\"event\":\"rendezvous\",\"port\":" << listening << "}" << std::endl;
+  };
 
   auto config = sslsweep::LoadTrialConfigFile(config_path);
   if (!config.ok())
@@ -109,6 +149,7 @@ int Main(int argc, char** argv) {
   options.log = &std::cerr;
   options.export_dir = export_dir;
   options.checkpoint_links = checkpoint_links;
+  options.data_parallel = data_parallel;
   const absl::Status status = sslsweep::RunTrial(*config, options);
   if (!status.ok()) {
     return Fail(ExitCodeFor(status), std::string(status.message()));

@@ -22,6 +22,8 @@
 #include "worker/trainer/augment.h"
 #include "worker/trainer/backbone.h"
 #include "worker/trainer/checkpoint.h"
+#include "worker/trainer/data_parallel_group.h"
+#include "worker/trainer/group_batch_norm.h"
 #include "worker/trainer/dataset.h"
 #include "worker/trainer/device.h"
 #include "worker/trainer/layer_features.h"
@@ -123,8 +125,10 @@ absl::Status ReplayMetrics(const std::string& text, int64_t last_epoch,
 class TrialRunner {
  public:
   TrialRunner(const TrialConfig& config, const TrainerOptions& options,
-              const DeviceSettings& device, TrialData data, SslNetwork network)
+              const DeviceSettings& device, TrialData data, SslNetwork network,
+              std::unique_ptr<DataParallelGroup> group)
       : config_(config),
+        group_(std::move(group)),
         options_(options),
         device_(device),
         out_dir_(options.out_dir),
@@ -134,15 +138,23 @@ class TrialRunner {
         warmup_steps_(config.optim.warmup_epochs * steps_per_epoch_),
         network_(std::move(network)) {}
 
+  ~TrialRunner() {
+    if (group() != nullptr) SetBatchNormGroup(nullptr);
+  }
+
   absl::Status Run() {
     auto plan = PrepareMeasurement(
         config_, data_, NetworkTapNames(*network_->backbone, *network_->method), device_);
     if (!plan.ok()) return plan.status();
     plan_ = *std::move(plan);
     PlaceModel(*network_, device_);
+    if (auto s = JoinGroup(); !s.ok()) return s;
     auto optimizer = MakeOptimizer(config_.optim, network_->TrainableParameters());
     if (!optimizer.ok()) return optimizer.status();
     optimizer_ = *std::move(optimizer);
+    for (const auto& param_group : optimizer_->param_groups()) {
+      for (const torch::Tensor& p : param_group.params()) trained_.push_back(p);
+    }
     Checkpointer checkpointer((out_dir_ / kCheckpointFile).string(), config_,
                               *network_, *optimizer_, device_.device);
 
@@ -181,7 +193,7 @@ class TrialRunner {
         torch::get_num_threads(), device_.device.str(),
         device_.bf16_autocast ? " (bf16 autocast)" : ""));
     if (done == 0) {
-      if (auto s = Measure(0); !s.ok()) return s;
+      if (auto s = leader() ? Measure(0) : metrics_->EndEpoch(0); !s.ok()) return s;
     }
     for (int64_t epoch = done + 1; epoch <= config_.epochs; ++epoch) {
       if (auto s = RunEpoch(epoch); !s.ok()) return s;
@@ -267,6 +279,24 @@ class TrialRunner {
     return absl::OkStatus();
   }
 
+  // The data-parallel group of a multi-rank trial; null when alone.
+  DataParallelGroup* group() const { return group_.get(); }
+  // Whether this process measures: alone, or rank 0.
+  bool leader() const { return group() == nullptr || group()->rank() == 0; }
+
+  // Joins the group, if any: global-batch losses and BatchNorm, and rank 0's
+  // initial model on every rank.
+  absl::Status JoinGroup() {
+    if (group() == nullptr) return absl::OkStatus();
+    DataParallelGroup* group = this->group();
+    SetBatchNormGroup(group);
+    network_->method->SetBatchGather(
+        [group](const torch::Tensor& local) { return group->AllGatherRows(local); });
+    std::vector<torch::Tensor> state = network_->parameters();
+    for (const torch::Tensor& buffer : network_->buffers()) state.push_back(buffer);
+    return group->Broadcast(state);
+  }
+
   // Trains epoch `epoch` and writes its metrics lines, measured or not.
   absl::Status RunEpoch(int64_t epoch) {
     const double start = Now();
@@ -288,7 +318,7 @@ class TrialRunner {
                         losses->total, terms_text, seconds));
     const bool measured =
         epoch % config_.analysis.every == 0 || epoch == config_.epochs;
-    return measured ? Measure(epoch) : metrics_->EndEpoch(epoch);
+    return measured && leader() ? Measure(epoch) : metrics_->EndEpoch(epoch);
   }
 
   absl::StatusOr<EpochLosses> TrainEpoch(int64_t epoch) {
@@ -308,8 +338,15 @@ class TrialRunner {
           order.slice(0, step * batch, (step + 1) * batch).to(device_.device));
       // Both views come from the images' device; the augmentation draws
       // from its generator, whose state the checkpoint carries.
-      const torch::Tensor view1 = PlaceTensor(AugmentView(images, config_.augment, 1), device_);
-      const torch::Tensor view2 = PlaceTensor(AugmentView(images, config_.augment, 2), device_);
+      torch::Tensor view1 = PlaceTensor(AugmentView(images, config_.augment, 1), device_);
+      torch::Tensor view2 = PlaceTensor(AugmentView(images, config_.augment, 2), device_);
+      if (group() != nullptr) {
+        // Every rank drew and augmented the same global batch; it trains
+        // its own rows of it.
+        const int64_t rows = batch / group()->world_size();
+        view1 = view1.narrow(0, group()->rank() * rows, rows);
+        view2 = view2.narrow(0, group()->rank() * rows, rows);
+      }
       LossTerms loss;
       {
         AutocastScope autocast(device_);
@@ -323,6 +360,9 @@ class TrialRunner {
       }
       optimizer_->zero_grad();
       loss.total.backward();
+      if (group() != nullptr) {
+        if (auto s = group()->AverageGradients(trained_); !s.ok()) return s;
+      }
       optimizer_->step();
       network_->method->AfterStep(*network_->backbone, step_, total_steps_);
       ++step_;
@@ -402,6 +442,8 @@ class TrialRunner {
 
   // Constant after construction.
   const TrialConfig config_;
+  // The data-parallel ranks of a multi-rank trial; null when alone.
+  const std::unique_ptr<DataParallelGroup> group_;
   const TrainerOptions options_;
   const DeviceSettings device_;
   const std::filesystem::path out_dir_;
@@ -410,6 +452,7 @@ class TrialRunner {
   const int64_t total_steps_;
   const int64_t warmup_steps_;
 
+  std::vector<torch::Tensor> trained_;  // the optimiser's parameters
   // Training state; the checkpoint carries all of it.
   SslNetwork network_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
@@ -468,7 +511,29 @@ absl::Status RunTrialOrThrow(const TrialConfig& config,
   }
   auto network = MakeNetwork(config, *data);
   if (!network.ok()) return network.status();
-  TrialRunner runner(config, options, *device, *std::move(data), *std::move(network));
+  std::unique_ptr<DataParallelGroup> group;
+  if (options.data_parallel.world_size > 1) {
+    const DataParallelSpec& spec = options.data_parallel;
+    // Every rank has the same configuration, so each refuses it alike,
+    // before any waits for the others.
+    if (config.optim.batch_size % spec.world_size != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "optim.batch_size ", config.optim.batch_size, " is the global batch of ",
+          spec.world_size, " ranks and must be divisible by it"));
+    }
+    DataParallelOptions group_options;
+    group_options.rank = spec.rank;
+    group_options.world_size = spec.world_size;
+    group_options.master_addr = spec.master_addr;
+    group_options.master_port = spec.master_port;
+    group_options.on_listening = spec.on_listening;
+    group_options.timeout = std::chrono::milliseconds(spec.timeout_ms);
+    auto connected = DataParallelGroup::Connect(group_options);
+    if (!connected.ok()) return connected.status();
+    group = *std::move(connected);
+  }
+  TrialRunner runner(config, options, *device, *std::move(data), *std::move(network),
+                     std::move(group));
   return runner.Run();
 }
 

@@ -106,6 +106,21 @@
 
 namespace sslsweep {
 
+// Which rank of a data-parallel trial this process is (see
+// TrainerOptions::data_parallel). Plain values: no LibTorch here.
+struct DataParallelSpec {
+  int rank = 0;
+  int world_size = 1;  // 1: the process trains alone
+  std::string master_addr = "127.0.0.1";
+  int master_port = 0;  // rank 0: 0 picks a free port; other ranks: rank 0's port
+  // Rank 0: called with the port once it listens, before it waits for the
+  // other ranks (sslsweep-train prints it as a rendezvous event).
+  std::function<void(int port)> on_listening;
+  // The rendezvous and every collective; long, because the other ranks wait
+  // in their next collective while rank 0 measures.
+  int timeout_ms = 1'800'000;
+};
+
 // Metric names, `<metric>/<target>/<layer>` as the brief defines them.
 inline constexpr char kNccTrainAccMetric[] = "ncc_train_acc/fine/embedding";
 inline constexpr char kNccTestAccMetric[] = "ncc_test_acc/fine/embedding";
@@ -136,6 +151,19 @@ struct TrainerOptions {
   // After each checkpoint save, hard-link it as checkpoint-E.pt and echo a
   // checkpoint event (see "Checkpoint events" above).
   bool checkpoint_links = false;
+  // Data parallel: with world_size > 1 this process joins the others as
+  // one rank (data_parallel_group.h: a TCPStore on rank 0, Gloo). Every
+  // rank runs the same configuration; optim.batch_size is the global batch,
+  // which every rank draws and augments alike and of which it trains its
+  // own rows (rank r: rows r*B/N .. (r+1)*B/N). The losses see the global
+  // batch (SslMethod::SetBatchGather), BatchNorm normalises over it
+  // (group_batch_norm.h), gradients are averaged over the ranks, so N ranks
+  // train as one process with the whole batch would. Rank 0 alone measures
+  // (the others end those epochs without analysis values); every rank
+  // checkpoints. optim.batch_size must be divisible by world_size
+  // (InvalidArgument otherwise); a rank that dies fails the others'
+  // collectives (Unavailable), so the whole gang stops.
+  DataParallelSpec data_parallel;
 };
 
 // Runs the trial. On success every epoch's metrics and the last checkpoint
