@@ -66,10 +66,10 @@ int main(int argc, char** argv) {
     options.on_listening = [&](int listening) {
       for (int r = 1; r < ranks; ++r) {
         sslsweep::SubprocessOptions spawn;
-        spawn.argv = {"/proc/self/exe", "--ranks", std::to_string(ranks), "--rank",
-                      std::to_string(r), "--port", std::to_string(listening), "--steps",
-                      std::to_string(steps), "--bucket-mb", std::to_string(bucket_mb)};
-        spawn.argv[0] = sslsweep::ExecutableDir() + "/sslsweep-bench-allreduce";
+        spawn.argv = {sslsweep::ExecutableDir() + "/sslsweep-bench-allreduce", "--ranks",
+                      std::to_string(ranks), "--rank", std::to_string(r), "--port",
+                      std::to_string(listening), "--steps", std::to_string(steps),
+                      "--bucket-mb", std::to_string(bucket_mb)};
         auto child = sslsweep::Subprocess::Spawn(spawn);
         if (child.ok()) others.push_back(std::move(*child));
       }

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -14,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "proto/checkpoint_crc32.h"
 
 namespace sslsweep {
 namespace {
@@ -37,17 +37,6 @@ void SyncDir(const std::string& dir) {
 }
 
 }  // namespace
-
-uint32_t Crc32(uint32_t crc, absl::string_view data) {
-  // zlib takes uInt lengths: feed huge inputs in pieces.
-  while (!data.empty()) {
-    const size_t n = std::min<size_t>(data.size(), 1u << 30);
-    crc = static_cast<uint32_t>(
-        ::crc32(crc, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(n)));
-    data.remove_prefix(n);
-  }
-  return crc;
-}
 
 CheckpointWriter::CheckpointWriter(std::string tmp_path, std::string final_path,
                                    int64_t total_bytes, uint32_t crc32, std::FILE* file)
@@ -75,7 +64,7 @@ absl::Status CheckpointWriter::Append(absl::string_view data) {
   if (std::fwrite(data.data(), 1, data.size(), file_) != data.size()) {
     return ErrnoError("cannot write", tmp_path_);
   }
-  crc_ = Crc32(crc_, data);
+  crc_ = CheckpointCrc32(crc_, data);
   written_ += static_cast<int64_t>(data.size());
   return absl::OkStatus();
 }

@@ -91,9 +91,6 @@ class CheckpointFiles {
   const CheckpointFilesOptions options_;
 };
 
-// zlib's CRC-32 of `data`, continuing from `crc` (0 to start).
-uint32_t Crc32(uint32_t crc, absl::string_view data);
-
 }  // namespace sslsweep
 
 #endif  // SSLSWEEP_COORDINATOR_CHECKPOINT_FILES_H_

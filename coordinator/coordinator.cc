@@ -7,30 +7,14 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/request_fields.h"
 #include "coordinator/sweep_spec.h"
 
 namespace sslsweep {
 namespace {
 
-constexpr size_t kMaxNameBytes = 256;
 constexpr size_t kMaxReasonBytes = 4096;
 constexpr int kMaxMetricsPerReport = 100'000;
-
-absl::Status CheckPositiveId(const char* field, int64_t id) {
-  if (id > 0) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat(field, ": expected a positive id, got ", id));
-}
-
-absl::Status CheckWorkerId(const std::string& worker_id) {
-  if (worker_id.empty()) {
-    return absl::InvalidArgumentError("worker_id: required; register first");
-  }
-  if (worker_id.size() > kMaxNameBytes) {
-    return absl::InvalidArgumentError("worker_id: longer than 256 bytes");
-  }
-  return absl::OkStatus();
-}
 
 // Metric names are `<metric>/<target>/<layer>` (or `loss/<term>`): printable
 // ASCII without spaces, so they stay usable as column names and in globs.
@@ -44,18 +28,6 @@ absl::Status CheckMetricName(const std::string& name) {
       return absl::InvalidArgumentError(absl::StrCat(
           "metrics.name: '", name, "' has a character outside printable ASCII"));
     }
-  }
-  return absl::OkStatus();
-}
-
-// The fields that name an attempt; the store checks that the worker holds it.
-absl::Status CheckAttemptFields(const std::string& worker_id, int64_t trial_id,
-                                int32_t attempt) {
-  if (auto s = CheckWorkerId(worker_id); !s.ok()) return s;
-  if (auto s = CheckPositiveId("trial_id", trial_id); !s.ok()) return s;
-  if (attempt < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("attempt: expected a leased attempt (>= 1), got ", attempt));
   }
   return absl::OkStatus();
 }
@@ -504,8 +476,6 @@ absl::StatusOr<Coordinator::EarlyTermination*> Coordinator::LoadEarlyTermination
   }
   for (const MetricHistory& history : *histories) {
     if (Ended(history.state)) entry.ended.insert(history.trial_id);
-    if (history.values.empty()) continue;
-    entry.trials.insert(history.trial_id);
     for (const auto& [epoch, value] : history.values) {
       entry.state->Record(history.trial_id, epoch, value);
     }
@@ -524,12 +494,11 @@ absl::StatusOr<std::optional<std::string>> Coordinator::ApplyEarlyTermination(
                              [&](const MetricValue& m) { return m.name == et.metric; });
   if (metric == metrics.end()) return std::optional<std::string>();
   et.state->Record(trial_id, epoch, metric->value);
-  et.trials.insert(trial_id);
 
   // New values move the bands' thresholds, so any running trial of the
   // sweep may have to stop now, not only the one that reported.
   std::vector<int64_t> candidates;
-  for (int64_t id : et.trials) {
+  for (int64_t id : et.state->TrialIds()) {
     if (et.ended.count(id) == 0) candidates.push_back(id);
   }
   std::optional<std::string> own_stop;

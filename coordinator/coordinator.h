@@ -114,7 +114,6 @@ class Coordinator {
   struct EarlyTermination {
     std::string metric;
     std::unique_ptr<HyperbandState> state;  // nullptr: the sweep has none
-    std::set<int64_t> trials;               // with a history
     std::set<int64_t> ended;
   };
 

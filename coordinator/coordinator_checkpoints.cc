@@ -9,6 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/request_fields.h"
+#include "proto/checkpoint_crc32.h"
 
 namespace sslsweep {
 namespace {
@@ -19,15 +21,7 @@ constexpr size_t kMaxChunkBytes = size_t{4} << 20;
 // worker must hold the trial's current attempt while it runs.
 absl::StatusOr<TrialRecord> HeldAttempt(Store& store, const std::string& worker_id,
                                         int64_t trial_id, int32_t attempt) {
-  if (worker_id.empty()) return absl::InvalidArgumentError("worker_id: required");
-  if (trial_id <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("trial_id: expected a positive id, got ", trial_id));
-  }
-  if (attempt < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("attempt: expected a leased attempt (>= 1), got ", attempt));
-  }
+  if (auto s = CheckAttemptFields(worker_id, trial_id, attempt); !s.ok()) return s;
   absl::StatusOr<TrialRecord> trial = store.GetTrial(trial_id);
   if (!trial.ok()) return trial.status();
   if (trial->state != TrialState::kRunning || trial->attempt != attempt ||
@@ -129,7 +123,7 @@ absl::Status Coordinator::DownloadCheckpoint(
   int64_t total = 0;
   uint32_t crc = 0;
   for (size_t n; (n = std::fread(buffer.data(), 1, buffer.size(), file.get())) > 0;) {
-    crc = Crc32(crc, absl::string_view(buffer.data(), n));
+    crc = CheckpointCrc32(crc, absl::string_view(buffer.data(), n));
     total += static_cast<int64_t>(n);
   }
   std::rewind(file.get());

@@ -60,6 +60,13 @@ HyperbandState::HyperbandState(HyperbandSpec spec, std::string metric, std::stri
       maximize_(goal == "maximize"),
       bands_(HyperbandBands(spec)) {}
 
+std::vector<int64_t> HyperbandState::TrialIds() const {
+  std::vector<int64_t> ids;
+  ids.reserve(histories_.size());
+  for (const auto& entry : histories_) ids.push_back(entry.first);
+  return ids;
+}
+
 void HyperbandState::Record(int64_t trial_id, int32_t epoch, double value) {
   History& history = histories_[trial_id];
   if (epoch <= history.last_epoch) return;

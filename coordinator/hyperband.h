@@ -85,6 +85,9 @@ class HyperbandState {
 
   const std::vector<int64_t>& bands() const { return bands_; }
 
+  // The trials Record has been given values of, ascending.
+  std::vector<int64_t> TrialIds() const;
+
  private:
   struct History {
     int32_t last_epoch = -1;

@@ -172,7 +172,7 @@ class FakeWorkerService final : public v1::WorkerService::Service {
       upload.data += chunk.data();
     }
     upload.size_and_crc_match =
-        static_cast<int64_t>(upload.data.size()) == total && ChecksumCrc32(0, upload.data) == crc;
+        static_cast<int64_t>(upload.data.size()) == total && CheckpointCrc32(0, upload.data) == crc;
     response->set_bytes(static_cast<int64_t>(upload.data.size()));
     absl::MutexLock lock(&s_->mu);
     s_->uploads.push_back(upload);
@@ -191,7 +191,7 @@ class FakeWorkerService final : public v1::WorkerService::Service {
       if (!s_->download_status.ok()) return s_->download_status;
       data = s_->download_data;
       chunk.set_epoch(s_->download_epoch);
-      chunk.set_crc32(ChecksumCrc32(0, data) ^ (s_->corrupt_download_crc ? 1 : 0));
+      chunk.set_crc32(CheckpointCrc32(0, data) ^ (s_->corrupt_download_crc ? 1 : 0));
     }
     chunk.set_trial_id(request->trial_id());
     chunk.set_attempt(request->attempt());

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "coordinator/checkpoint_files.h"
+#include "proto/checkpoint_crc32.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/coordinator_test_util.h"
@@ -39,7 +39,7 @@ class CoordinatorLeaseTest : public CoordinatorFixture {
     first.set_attempt(trial.attempt());
     first.set_epoch(epoch);
     first.set_total_bytes(static_cast<int64_t>(bytes.size()));
-    first.set_crc32(announced_crc != 0 ? announced_crc : Crc32(0, bytes));
+    first.set_crc32(announced_crc != 0 ? announced_crc : CheckpointCrc32(0, bytes));
     const size_t half = bytes.size() / 2;
     first.set_data(bytes.substr(0, half));
     auto upload = coordinator_->BeginCheckpointUpload(first);
@@ -73,7 +73,7 @@ class CoordinatorLeaseTest : public CoordinatorFixture {
         });
     if (!status.ok()) return status;
     EXPECT_EQ(announced, static_cast<int64_t>(bytes.size()));
-    EXPECT_EQ(crc, Crc32(0, bytes));
+    EXPECT_EQ(crc, CheckpointCrc32(0, bytes));
     return bytes;
   }
 };

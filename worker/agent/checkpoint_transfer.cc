@@ -1,7 +1,5 @@
 #include "worker/agent/checkpoint_transfer.h"
 
-#include <zlib.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -35,17 +33,6 @@ absl::Status ReadChunk(std::FILE* file, const std::string& path, std::string* bu
 
 }  // namespace
 
-uint32_t ChecksumCrc32(uint32_t crc, absl::string_view data) {
-  // zlib takes lengths as uInt; chunks are far below its range, but be safe.
-  while (!data.empty()) {
-    const size_t n = std::min<size_t>(data.size(), 1u << 30);
-    crc = static_cast<uint32_t>(
-        crc32(crc, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(n)));
-    data.remove_prefix(n);
-  }
-  return crc;
-}
-
 absl::StatusOr<FileDigest> DigestFile(const std::string& path) {
   File file(std::fopen(path.c_str(), "rb"));
   if (file == nullptr) return FileError(path, "cannot open");
@@ -54,7 +41,7 @@ absl::StatusOr<FileDigest> DigestFile(const std::string& path) {
   do {
     if (auto s = ReadChunk(file.get(), path, &buffer); !s.ok()) return s;
     digest.bytes += static_cast<int64_t>(buffer.size());
-    digest.crc32 = ChecksumCrc32(digest.crc32, buffer);
+    digest.crc32 = CheckpointCrc32(digest.crc32, buffer);
   } while (!buffer.empty());
   return digest;
 }
@@ -128,7 +115,7 @@ absl::StatusOr<DownloadedCheckpoint> DownloadCheckpoint(
       expected_crc = chunk.crc32();
     }
     result.bytes += static_cast<int64_t>(chunk.data().size());
-    crc = ChecksumCrc32(crc, chunk.data());
+    crc = CheckpointCrc32(crc, chunk.data());
     if (result.bytes > total_bytes) {
       local = absl::DataLossError(
           absl::StrFormat("trial %d's checkpoint: more than the %d bytes announced",

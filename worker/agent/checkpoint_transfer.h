@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "grpcpp/client_context.h"
+#include "proto/checkpoint_crc32.h"  // CheckpointCrc32, the chunks' checksum
 #include "proto/sslsweep.grpc.pb.h"
 
 namespace sslsweep {
@@ -33,8 +34,6 @@ struct FileDigest {
 // Internal naming the file if it cannot be read.
 absl::StatusOr<FileDigest> DigestFile(const std::string& path);
 
-// zlib's CRC-32 of `data`, continuing from `crc` (0 to start).
-uint32_t ChecksumCrc32(uint32_t crc, absl::string_view data);
 
 // What to upload: the file holding `attempt`'s checkpoint after `epoch` epochs.
 struct CheckpointUpload {
