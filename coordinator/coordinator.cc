@@ -55,6 +55,7 @@ FailureKind FromProto(v1::FailureKind kind) {
     case v1::FAILURE_DIVERGED: return FailureKind::kDiverged;
     case v1::FAILURE_CONFIG: return FailureKind::kConfig;
     case v1::FAILURE_RELEASED: return FailureKind::kReleased;
+    case v1::FAILURE_PEER_LOST: return FailureKind::kPeerLost;
     default: return FailureKind::kCrash;
   }
 }
@@ -144,6 +145,7 @@ absl::StatusOr<v1::SubmitSweepResponse> Coordinator::SubmitSweep(
     trial.index = t.index;
     trial.config_yaml = std::move(t.config_yaml);
     trial.epochs = t.epochs;
+    trial.ranks = spec->ranks;
     for (auto& [path, value] : t.params) trial.params.push_back({path, value});
     trials.push_back(std::move(trial));
   }
@@ -189,6 +191,8 @@ absl::StatusOr<v1::GetSweepStatusResponse> Coordinator::GetSweepStatus(
     out->set_failures(t.failures);
     // An ended trial's checkpoint is deleted: nothing will resume from it.
     out->set_checkpoint_epoch(Ended(t.state) ? -1 : t.checkpoint_epoch);
+    out->set_ranks(t.ranks);
+    for (const std::string& w : t.rank_workers) out->add_rank_worker_ids(w);
     for (const ParamValue& p : t.params) {
       v1::Param* param = out->add_params();
       param->set_path(p.path);
@@ -311,9 +315,7 @@ absl::StatusOr<v1::UnquarantineWorkerResponse> Coordinator::UnquarantineWorker(
 
 absl::StatusOr<v1::RegisterWorkerResponse> Coordinator::RegisterWorker(
     const v1::RegisterWorkerRequest& request) {
-  if (request.hostname().empty() || request.hostname().size() > kMaxNameBytes) {
-    return absl::InvalidArgumentError("hostname: expected 1 to 256 bytes");
-  }
+  if (auto s = CheckHostName("hostname", request.hostname()); !s.ok()) return s;
   absl::StatusOr<std::string> id =
       store_->RegisterWorker(request.hostname(), request.pid(), clock_->NowMs());
   if (!id.ok()) return id.status();
@@ -344,8 +346,8 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(
 absl::StatusOr<v1::LeaseTrialResponse> Coordinator::LeaseTrial(
     const v1::LeaseTrialRequest& request) {
   if (auto s = CheckWorkerId(request.worker_id()); !s.ok()) return s;
-  absl::StatusOr<std::optional<TrialRecord>> trial =
-      store_->LeaseNextTrial(request.worker_id(), clock_->NowMs(), options_.lease_ms);
+  absl::StatusOr<std::optional<TrialRecord>> trial = store_->LeaseNextTrial(
+      request.worker_id(), clock_->NowMs(), options_.lease_ms, options_.gang_idle_window_ms);
   v1::LeaseTrialResponse response;
   // The store refuses a quarantined worker with FailedPrecondition: not an
   // error of the call, an answer ("no trials for you, and why").
@@ -370,6 +372,57 @@ absl::StatusOr<v1::LeaseTrialResponse> Coordinator::LeaseTrial(
   a->set_config_yaml(t.config_yaml);
   a->set_epochs(t.epochs);
   a->set_checkpoint_epoch(t.checkpoint_epoch);
+  a->set_world_size(t.ranks);
+  const auto rank = std::find(t.rank_workers.begin(), t.rank_workers.end(), request.worker_id());
+  if (rank == t.rank_workers.end()) {
+    return absl::InternalError(absl::StrCat("trial ", t.id, " was leased to ",
+                                            request.worker_id(), " without a rank"));
+  }
+  a->set_rank(static_cast<int32_t>(rank - t.rank_workers.begin()));
+  return response;
+}
+
+absl::StatusOr<v1::ReportRendezvousResponse> Coordinator::ReportRendezvous(
+    const v1::ReportRendezvousRequest& request) {
+  if (auto s = CheckAttemptFields(request.worker_id(), request.trial_id(), request.attempt());
+      !s.ok()) {
+    return s;
+  }
+  const v1::Rendezvous& point = request.rendezvous();
+  if (auto s = CheckHostName("rendezvous.master_address", point.master_address()); !s.ok()) {
+    return s;
+  }
+  if (point.master_port() < 1 || point.master_port() > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rendezvous.master_port: expected 1 to 65535, got ", point.master_port()));
+  }
+  if (auto s = store_->RecordRendezvous(request.worker_id(), request.trial_id(),
+                                        request.attempt(),
+                                        RendezvousPoint{point.master_address(),
+                                                        point.master_port()});
+      !s.ok()) {
+    return s;
+  }
+  return v1::ReportRendezvousResponse();
+}
+
+absl::StatusOr<v1::GetRendezvousResponse> Coordinator::GetRendezvous(
+    const v1::GetRendezvousRequest& request) {
+  if (auto s = CheckAttemptFields(request.worker_id(), request.trial_id(), request.attempt());
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::optional<RendezvousPoint>> point =
+      store_->GetRendezvous(request.worker_id(), request.trial_id(), request.attempt());
+  if (!point.ok()) return point.status();
+  v1::GetRendezvousResponse response;
+  if (!point->has_value()) {
+    response.set_retry_after_ms(options_.rendezvous_retry_ms);
+    return response;
+  }
+  response.set_ready(true);
+  response.mutable_rendezvous()->set_master_address((*point)->master_address);
+  response.mutable_rendezvous()->set_master_port((*point)->master_port);
   return response;
 }
 

@@ -2,7 +2,8 @@
 //
 // It validates every request field, turns sweeps into trials (sweep_spec),
 // leases trials to workers by sweep priority within each sweep's
-// concurrency limit, records what workers report, keeps trial checkpoints,
+// concurrency limit (a data-parallel trial to a gang of idle workers at
+// once, brokering where its ranks meet), records what workers report, keeps trial checkpoints,
 // expires the leases of silent workers, and stops trials that early
 // termination prunes, all through the Store. The gRPC adapters in
 // grpc_services.h only convert statuses and streams; tests call these
@@ -43,6 +44,11 @@ struct CoordinatorOptions {
   int64_t lease_ms = 60'000;             // a trial's lease, renewed by heartbeats
   int32_t heartbeat_interval_ms = 2'000;  // what workers are told to use
   int32_t idle_retry_ms = 1'000;          // when no trial is pending
+  // A worker that asked for work within this window and found none may be
+  // made a rank of a data-parallel trial's gang (Store::LeaseNextTrial);
+  // a few idle_retry_ms, so that idle workers stay in it while they poll.
+  int64_t gang_idle_window_ms = 3'000;
+  int32_t rendezvous_retry_ms = 200;  // when rank 0 has not reported it yet
   int32_t quarantined_retry_ms = 30'000;  // what a quarantined worker is told
   size_t max_sweep_bytes = 1 << 20;       // a larger sweep file is rejected
   FailurePolicy failure_policy;
@@ -86,6 +92,10 @@ class Coordinator {
       const v1::ReportMetricsRequest& request);
   absl::StatusOr<v1::FinishTrialResponse> FinishTrial(const v1::FinishTrialRequest& request);
   absl::StatusOr<v1::FailTrialResponse> FailTrial(const v1::FailTrialRequest& request);
+  absl::StatusOr<v1::ReportRendezvousResponse> ReportRendezvous(
+      const v1::ReportRendezvousRequest& request);
+  absl::StatusOr<v1::GetRendezvousResponse> GetRendezvous(
+      const v1::GetRendezvousRequest& request);
 
   // Checkpoint upload, one chunk at a time in order: the first chunk opens
   // the upload (fenced, size and CRC announced), Finish() checks the size

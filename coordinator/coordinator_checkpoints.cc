@@ -17,15 +17,22 @@ namespace {
 
 constexpr size_t kMaxChunkBytes = size_t{4} << 20;
 
+// Which ranks of an attempt may do something with its checkpoint.
+enum class Ranks { kRankZero, kAny };
+
 // The attempt named by a chunk or request, checked against the store: the
-// worker must hold the trial's current attempt while it runs.
+// worker must hold the trial's current attempt (rank 0 of it, or any rank)
+// while it runs.
 absl::StatusOr<TrialRecord> HeldAttempt(Store& store, const std::string& worker_id,
-                                        int64_t trial_id, int32_t attempt) {
+                                        int64_t trial_id, int32_t attempt, Ranks ranks) {
   if (auto s = CheckAttemptFields(worker_id, trial_id, attempt); !s.ok()) return s;
   absl::StatusOr<TrialRecord> trial = store.GetTrial(trial_id);
   if (!trial.ok()) return trial.status();
-  if (trial->state != TrialState::kRunning || trial->attempt != attempt ||
-      trial->worker_id != worker_id) {
+  const bool holder =
+      trial->worker_id == worker_id ||
+      (ranks == Ranks::kAny && std::find(trial->rank_workers.begin(), trial->rank_workers.end(),
+                                         worker_id) != trial->rank_workers.end());
+  if (trial->state != TrialState::kRunning || trial->attempt != attempt || !holder) {
     return absl::FailedPreconditionError(absl::StrCat(
         "trial ", trial_id, ": attempt ", attempt, " on ", worker_id,
         " is not current (current attempt ", trial->attempt, " on '", trial->worker_id,
@@ -81,8 +88,9 @@ class Upload final : public Coordinator::CheckpointUpload {
 
 absl::StatusOr<std::unique_ptr<Coordinator::CheckpointUpload>>
 Coordinator::BeginCheckpointUpload(const v1::CheckpointChunk& first_chunk) {
-  absl::StatusOr<TrialRecord> trial = HeldAttempt(
-      *store_, first_chunk.worker_id(), first_chunk.trial_id(), first_chunk.attempt());
+  absl::StatusOr<TrialRecord> trial =
+      HeldAttempt(*store_, first_chunk.worker_id(), first_chunk.trial_id(),
+                  first_chunk.attempt(), Ranks::kRankZero);
   if (!trial.ok()) return trial.status();
   if (first_chunk.epoch() < 0 || first_chunk.epoch() > trial->epochs) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -104,8 +112,10 @@ Coordinator::BeginCheckpointUpload(const v1::CheckpointChunk& first_chunk) {
 absl::Status Coordinator::DownloadCheckpoint(
     const v1::DownloadCheckpointRequest& request, size_t chunk_bytes,
     absl::FunctionRef<bool(const v1::CheckpointChunk&)> emit) {
-  absl::StatusOr<TrialRecord> trial =
-      HeldAttempt(*store_, request.worker_id(), request.trial_id(), request.attempt());
+  // Every rank of a data-parallel trial resumes from the same checkpoint.
+  absl::StatusOr<TrialRecord> trial = HeldAttempt(*store_, request.worker_id(),
+                                                  request.trial_id(), request.attempt(),
+                                                  Ranks::kAny);
   if (!trial.ok()) return trial.status();
   if (trial->checkpoint_epoch < 0) {
     return absl::NotFoundError(

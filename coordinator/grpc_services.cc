@@ -40,6 +40,8 @@ SSLSWEEP_FORWARD(WorkerServiceImpl, LeaseTrial)
 SSLSWEEP_FORWARD(WorkerServiceImpl, ReportMetrics)
 SSLSWEEP_FORWARD(WorkerServiceImpl, FinishTrial)
 SSLSWEEP_FORWARD(WorkerServiceImpl, FailTrial)
+SSLSWEEP_FORWARD(WorkerServiceImpl, ReportRendezvous)
+SSLSWEEP_FORWARD(WorkerServiceImpl, GetRendezvous)
 
 #undef SSLSWEEP_FORWARD
 

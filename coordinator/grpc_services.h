@@ -66,6 +66,10 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
                            v1::FinishTrialResponse*) override;
   grpc::Status FailTrial(grpc::ServerContext*, const v1::FailTrialRequest*,
                          v1::FailTrialResponse*) override;
+  grpc::Status ReportRendezvous(grpc::ServerContext*, const v1::ReportRendezvousRequest*,
+                                v1::ReportRendezvousResponse*) override;
+  grpc::Status GetRendezvous(grpc::ServerContext*, const v1::GetRendezvousRequest*,
+                             v1::GetRendezvousResponse*) override;
   grpc::Status UploadCheckpoint(grpc::ServerContext*, grpc::ServerReader<v1::CheckpointChunk>*,
                                 v1::UploadCheckpointResponse*) override;
   grpc::Status DownloadCheckpoint(grpc::ServerContext*, const v1::DownloadCheckpointRequest*,

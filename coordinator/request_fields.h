@@ -31,6 +31,22 @@ inline absl::Status CheckWorkerId(const std::string& worker_id) {
   return absl::OkStatus();
 }
 
+// A host name or address: 1 to 256 bytes of printable ASCII, no spaces
+// (hostname of a worker, the address its ranks meet at).
+inline absl::Status CheckHostName(const char* field, const std::string& name) {
+  if (name.empty() || name.size() > kMaxNameBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": expected 1 to ", kMaxNameBytes, " bytes, got ", name.size()));
+  }
+  for (unsigned char c : name) {
+    if (c <= ' ' || c >= 0x7f) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": '", name, "' has a character outside printable ASCII"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // The fields that name an attempt; whether the worker holds it is the
 // store's (or HeldAttempt's) to check.
 inline absl::Status CheckAttemptFields(const std::string& worker_id, int64_t trial_id,

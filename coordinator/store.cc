@@ -26,6 +26,10 @@ absl::Status ValidateTrial(const NewTrial& trial) {
     return absl::InvalidArgumentError(absl::StrCat("trial ", trial.index, " has ", trial.epochs,
                                                    " epochs; must be >= 0"));
   }
+  if (trial.ranks < 1 || trial.ranks > kMaxRanks) {
+    return absl::InvalidArgumentError(absl::StrCat("trial ", trial.index, " has ", trial.ranks,
+                                                   " ranks; must be 1 to ", kMaxRanks));
+  }
   std::set<std::string> paths;
   for (const ParamValue& param : trial.params) {
     if (param.path.empty()) {
@@ -329,11 +333,16 @@ absl::StatusOr<TrialRecord> Store::GetTrial(int64_t trial_id) {
 
 absl::StatusOr<std::optional<TrialRecord>> Store::LeaseNextTrial(const std::string& worker_id,
                                                                  int64_t now_ms,
-                                                                 int64_t lease_ms) {
+                                                                 int64_t lease_ms,
+                                                                 int64_t idle_window_ms) {
   absl::Status status = ValidateLease(worker_id, lease_ms);
   if (!status.ok()) return status;
+  if (idle_window_ms <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("idle window of ", idle_window_ms, " ms; must be > 0"));
+  }
   return Write<std::optional<TrialRecord>>([&](StatementCache& db) {
-    return LeaseNextTrialIn(db, worker_id, now_ms, lease_ms);
+    return LeaseNextTrialIn(db, worker_id, now_ms, lease_ms, idle_window_ms);
   });
 }
 
@@ -357,6 +366,28 @@ absl::StatusOr<RecordedMetrics> Store::RecordMetrics(const std::string& worker_i
   return Write<RecordedMetrics>([&](StatementCache& db) {
     return RecordMetricsIn(db, worker_id, trial_id, attempt, epoch, metrics);
   });
+}
+
+absl::Status Store::RecordRendezvous(const std::string& worker_id, int64_t trial_id,
+                                     int32_t attempt, const RendezvousPoint& point) {
+  if (point.master_address.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rendezvous of trial ", trial_id, ": the master address is empty"));
+  }
+  if (point.master_port < 1 || point.master_port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("rendezvous of trial ", trial_id, ": port ",
+                                                   point.master_port, " is not in 1..65535"));
+  }
+  return Write([&](StatementCache& db) {
+    return RecordRendezvousIn(db, worker_id, trial_id, attempt, point);
+  });
+}
+
+absl::StatusOr<std::optional<RendezvousPoint>> Store::GetRendezvous(const std::string& worker_id,
+                                                                    int64_t trial_id,
+                                                                    int32_t attempt) {
+  return Read<std::optional<RendezvousPoint>>(
+      [&](StatementCache& db) { return SelectRendezvous(db, worker_id, trial_id, attempt); });
 }
 
 absl::Status Store::RecordCheckpoint(const std::string& worker_id, int64_t trial_id,

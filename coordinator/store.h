@@ -56,6 +56,9 @@ enum class FailureKind {
   kDiverged,  // the trial fails now; the worker is not blamed
   kConfig,    // the trial fails now; the worker is not blamed
   kReleased,  // the worker is leaving: back to the queue, nothing counted
+  // A rank of a data-parallel trial lost another rank: the gang's attempt
+  // fails and counts like a crash, but this worker is not blamed.
+  kPeerLost,
 };
 
 // What the store does about failing trials and workers.
@@ -91,7 +94,10 @@ struct NewTrial {
   std::vector<ParamValue> params;
   std::string config_yaml;  // the full trial configuration
   int32_t epochs = 0;
+  int32_t ranks = 1;  // 1 to kMaxRanks: data-parallel ranks, leased as one gang
 };
+
+inline constexpr int32_t kMaxRanks = 1024;
 
 struct SweepRecord {
   int64_t id = 0;
@@ -125,6 +131,16 @@ struct TrialRecord {
   std::string failure_reason;
   int64_t lease_expires_ms = 0;
   int32_t checkpoint_epoch = -1;  // epoch of the stored checkpoint, -1 if none
+  int32_t ranks = 1;  // data-parallel ranks
+  // While it runs: the holder of each rank of the current attempt, by rank
+  // (rank_workers[0] == worker_id). Empty otherwise.
+  std::vector<std::string> rank_workers;
+};
+
+// Where the ranks of a data-parallel attempt meet (rank 0's TCPStore).
+struct RendezvousPoint {
+  std::string master_address;
+  int32_t master_port = 0;
 };
 
 struct MetricValue {
@@ -214,18 +230,35 @@ class Store {
   absl::StatusOr<std::vector<TrialRecord>> ListTrials(int64_t sweep_id);
   absl::StatusOr<TrialRecord> GetTrial(int64_t trial_id);
 
-  // Takes the next pending trial: from the running sweep with the highest
-  // priority (then the lowest id) that has fewer running trials than its
-  // max_concurrent, its lowest index; marks it running under `worker_id`
-  // with attempt + 1 and a lease until now_ms + lease_ms. nullopt when
-  // nothing may be leased now. NotFound for an unregistered worker;
-  // FailedPrecondition, naming the reason, for a quarantined one;
-  // InvalidArgument if lease_ms <= 0.
-  absl::StatusOr<std::optional<TrialRecord>> LeaseNextTrial(
-      const std::string& worker_id, int64_t now_ms, int64_t lease_ms);
+  // Gives `worker_id` something to run, in this order:
+  //  1. a rank of a gang it was made part of by another worker's lease
+  //     (below) and has not been given yet;
+  //  2. the next pending trial: from the running sweep with the highest
+  //     priority (then the lowest id) that has fewer running trials than
+  //     its max_concurrent, its lowest index. It runs under `worker_id` as
+  //     rank 0 with attempt + 1 and a lease until now_ms + lease_ms. A
+  //     trial of N > 1 ranks is a gang: it starts only if N - 1 other
+  //     workers are idle (they asked for work within the last
+  //     idle_window_ms, found none, hold nothing and are not quarantined);
+  //     they become ranks 1..N-1 in the same transaction, each with its
+  //     own lease, and get their rank at their next call. Nothing is ever
+  //     held for a gang that cannot start whole. While the gang cannot
+  //     start but enough live workers exist (heartbeat within lease_ms),
+  //     the caller waits for it (nullopt) rather than take a later trial,
+  //     so that smaller trials do not starve it; when too few live workers
+  //     exist, later trials that fit are leased instead.
+  // The caller's rank is its position in the record's rank_workers.
+  // nullopt when nothing may be leased now (the caller is then idle).
+  // NotFound for an unregistered worker; FailedPrecondition, naming the
+  // reason, for a quarantined one; InvalidArgument if lease_ms <= 0 or
+  // idle_window_ms <= 0.
+  absl::StatusOr<std::optional<TrialRecord>> LeaseNextTrial(const std::string& worker_id,
+                                                            int64_t now_ms, int64_t lease_ms,
+                                                            int64_t idle_window_ms = 3'000);
 
-  // Ends every running attempt whose lease expired before now_ms (outcome
-  // "lost"): the trial's failures rise by one and it goes back to pending,
+  // Ends every running attempt whose lease (or the lease of one of its
+  // ranks) expired before now_ms (outcome "lost"), blaming the worker
+  // whose lease it was: the trial's failures rise by one and it goes back to pending,
   // or fails ("lost worker w-N; failed A of max_attempts attempts") once
   // failures reach max_attempts; the worker's consecutive failures rise
   // and may quarantine it. Returns what it ended, by trial id.
@@ -239,10 +272,22 @@ class Store {
   absl::StatusOr<int32_t> RenewAllLeases(int64_t lease_expires_ms);
 
   // The calls below are fenced: they act only for the trial's current
-  // attempt, held by `worker_id`, while the trial runs. Otherwise they fail
+  // attempt, held by `worker_id` (as rank 0; FailTrial and GetRendezvous
+  // accept any rank), while the trial runs. Otherwise they fail
   // with FailedPrecondition (a stale worker, which must stop the trial)
   // naming the current attempt and state, and change nothing; NotFound for
   // an unknown trial.
+
+  // Records where rank 0 of a data-parallel attempt listens. Reporting it
+  // again replaces it. InvalidArgument for an empty address or a port
+  // outside 1..65535.
+  absl::Status RecordRendezvous(const std::string& worker_id, int64_t trial_id,
+                                int32_t attempt, const RendezvousPoint& point);
+  // What rank 0 recorded for the attempt; nullopt until it has. Any rank's
+  // holder may ask.
+  absl::StatusOr<std::optional<RendezvousPoint>> GetRendezvous(const std::string& worker_id,
+                                                               int64_t trial_id,
+                                                               int32_t attempt);
 
   // Stores one epoch's metrics. Rows already present for (trial, epoch,
   // name) are left as they are (a retried report, or a resumed attempt
@@ -259,15 +304,17 @@ class Store {
   absl::Status RecordCheckpoint(const std::string& worker_id, int64_t trial_id,
                                 int32_t attempt, int32_t epoch);
 
-  // Ends the current attempt as succeeded, and resets the worker's
-  // consecutive failures. The sweep becomes finished when no trial is
+  // Ends the current attempt as succeeded, and resets the consecutive
+  // failures of the workers of all its ranks. The sweep becomes finished when no trial is
   // pending or running. Finishing the same attempt again is OK (a retry).
   absl::Status FinishTrial(const std::string& worker_id, int64_t trial_id,
                            int32_t attempt, int64_t now_ms);
 
   // Ends the current attempt as failed with `reason`; `kind` decides what
-  // follows (FailureKind). Repeating the same call after it took effect is
-  // OK and returns the same outcome (a retry).
+  // follows (FailureKind). Any rank of the attempt may fail it, for the
+  // whole gang; a rank other than 0 is named in the stored reason ("rank
+  // 1 on w-2: ..."). Repeating the same call after it took effect is OK
+  // and returns the same outcome (a retry).
   absl::StatusOr<FailOutcome> FailTrial(const std::string& worker_id, int64_t trial_id,
                                         int32_t attempt, FailureKind kind,
                                         const std::string& reason, int64_t now_ms,

@@ -145,6 +145,16 @@ absl::Status ResetWorkerFailures(StatementCache& db, const std::string& worker_i
   return (*update)->Run().status();
 }
 
+absl::Status ResetRankWorkerFailures(StatementCache& db, int64_t trial_id, int32_t attempt) {
+  absl::StatusOr<ScopedStatement> update = db.Get(R"sql(
+      UPDATE workers SET consecutive_failures = 0 WHERE id IN (
+        SELECT worker_id FROM attempt_ranks WHERE trial_id = ?1 AND attempt = ?2))sql");
+  if (!update.ok()) return update.status();
+  (*update)->BindInt64(1, trial_id);
+  (*update)->BindInt64(2, attempt);
+  return (*update)->Run().status();
+}
+
 absl::Status FinishSweepIfDone(StatementCache& db, int64_t sweep_id, int64_t now_ms) {
   absl::StatusOr<ScopedStatement> finish = db.Get(R"sql(
       UPDATE sweeps SET state = 'finished', ended_at_ms = ?2

@@ -83,6 +83,8 @@ absl::StatusOr<bool> BlameWorker(StatementCache& db, const std::string& worker_i
                                  int64_t now_ms);
 // A success: the worker's consecutive failures start again from 0.
 absl::Status ResetWorkerFailures(StatementCache& db, const std::string& worker_id);
+// The same for the workers of ranks 1.. of a data-parallel attempt.
+absl::Status ResetRankWorkerFailures(StatementCache& db, int64_t trial_id, int32_t attempt);
 
 }  // namespace sslsweep
 

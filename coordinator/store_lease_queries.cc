@@ -1,6 +1,7 @@
 #include "coordinator/store_lease_queries.h"
 
 #include <algorithm>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +21,8 @@ const char* FailureKindName(FailureKind kind) {
       return "config";
     case FailureKind::kReleased:
       return "released";
+    case FailureKind::kPeerLost:
+      return "peer_lost";
   }
   return "unknown";
 }
@@ -29,7 +32,7 @@ const char* FailureKindName(FailureKind kind) {
 struct CountedFailure {
   int64_t trial_id = 0;
   int32_t attempt = 0;
-  std::string worker_id;
+  std::string worker_id;  // the worker to blame; '' for none (a lost peer)
   int64_t sweep_id = 0;
   AttemptEnding ending;  // its requeued and quarantined_worker are decided here
   std::string trial_reason;
@@ -40,11 +43,13 @@ struct CountedFailure {
 absl::StatusOr<FailOutcome> EndCountedFailure(StatementCache& db, CountedFailure failure,
                                               bool requeue, const FailurePolicy& policy,
                                               int64_t now_ms) {
-  absl::StatusOr<bool> quarantined = BlameWorker(
-      db, failure.worker_id, policy,
-      absl::StrCat("trial ", failure.trial_id, " attempt ", failure.attempt, ": ",
-                   failure.ending.reason),
-      now_ms);
+  absl::StatusOr<bool> quarantined = false;
+  if (!failure.worker_id.empty()) {
+    quarantined = BlameWorker(db, failure.worker_id, policy,
+                              absl::StrCat("trial ", failure.trial_id, " attempt ",
+                                           failure.attempt, ": ", failure.ending.reason),
+                              now_ms);
+  }
   if (!quarantined.ok()) return quarantined.status();
   failure.ending.requeued = requeue;
   failure.ending.quarantined_worker = *quarantined;
@@ -61,22 +66,153 @@ absl::StatusOr<FailOutcome> EndCountedFailure(StatementCache& db, CountedFailure
   return FailOutcome{requeue, *quarantined};
 }
 
-// The trial whose lease LeaseNextTrialIn should hand out; nullopt if none.
-absl::StatusOr<std::optional<int64_t>> SelectNextPendingTrial(StatementCache& db) {
+// A pending trial and the ranks it needs.
+struct PendingTrial {
+  int64_t id = 0;
+  int32_t ranks = 1;
+};
+
+// The trial of at most `max_ranks` ranks whose lease LeaseNextTrialIn
+// should hand out; nullopt if none.
+absl::StatusOr<std::optional<PendingTrial>> SelectNextPendingTrial(StatementCache& db,
+                                                                   int32_t max_ranks) {
   absl::StatusOr<ScopedStatement> select = db.Get(R"sql(
-      SELECT (SELECT p.id FROM trials p WHERE p.sweep_id = s.id AND p.state = 'pending'
-              ORDER BY p.idx LIMIT 1)
-      FROM sweeps s
-      WHERE s.state = 'running'
-        AND EXISTS (SELECT 1 FROM trials p WHERE p.sweep_id = s.id AND p.state = 'pending')
-        AND (s.max_concurrent = 0 OR s.max_concurrent >
-             (SELECT count(*) FROM trials r WHERE r.sweep_id = s.id AND r.state = 'running'))
-      ORDER BY s.priority DESC, s.id LIMIT 1)sql");
+      SELECT t.id, t.ranks FROM trials t WHERE t.id = (
+        SELECT (SELECT p.id FROM trials p
+                WHERE p.sweep_id = s.id AND p.state = 'pending' AND p.ranks <= ?1
+                ORDER BY p.idx LIMIT 1)
+        FROM sweeps s
+        WHERE s.state = 'running'
+          AND EXISTS (SELECT 1 FROM trials p
+                      WHERE p.sweep_id = s.id AND p.state = 'pending' AND p.ranks <= ?1)
+          AND (s.max_concurrent = 0 OR s.max_concurrent >
+               (SELECT count(*) FROM trials r WHERE r.sweep_id = s.id AND r.state = 'running'))
+        ORDER BY s.priority DESC, s.id LIMIT 1))sql");
   if (!select.ok()) return select.status();
+  (*select)->BindInt64(1, max_ranks);
   absl::StatusOr<bool> row = (*select)->Step();
   if (!row.ok()) return row.status();
-  if (!*row) return std::optional<int64_t>();
-  return std::optional<int64_t>((*select)->ColumnInt64(0));
+  if (!*row) return std::optional<PendingTrial>();
+  return std::optional<PendingTrial>(PendingTrial{
+      (*select)->ColumnInt64(0), static_cast<int32_t>((*select)->ColumnInt64(1))});
+}
+
+// Up to `limit` workers other than `worker_id` that may join a gang now:
+// they asked for work since `idle_since_ms` and found none, hold nothing
+// and are not quarantined; the most recent askers first.
+absl::StatusOr<std::vector<std::string>> SelectIdleWorkers(StatementCache& db,
+                                                           const std::string& worker_id,
+                                                           int64_t idle_since_ms, int32_t limit) {
+  absl::StatusOr<ScopedStatement> select = db.Get(R"sql(
+      SELECT w.id FROM workers w
+      WHERE w.id <> ?1 AND w.quarantined_at_ms IS NULL AND w.idle_polled_at_ms >= ?2
+        AND NOT EXISTS (SELECT 1 FROM trials t WHERE t.worker_id = w.id AND t.state = 'running')
+        AND NOT EXISTS (SELECT 1 FROM attempt_ranks r
+                        WHERE r.worker_id = w.id AND r.lease_expires_ms IS NOT NULL)
+      ORDER BY w.idle_polled_at_ms DESC, w.number LIMIT ?3)sql");
+  if (!select.ok()) return select.status();
+  (*select)->BindText(1, worker_id);
+  (*select)->BindInt64(2, idle_since_ms);
+  (*select)->BindInt64(3, limit);
+  std::vector<std::string> idle;
+  absl::Status status = (*select)->ForEachRow([&](const SqliteStatement& row) {
+    idle.push_back(row.ColumnText(0));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return idle;
+}
+
+// Workers that heartbeat since `alive_since_ms` and are not quarantined.
+absl::StatusOr<int64_t> CountLiveWorkers(StatementCache& db, int64_t alive_since_ms) {
+  absl::StatusOr<ScopedStatement> select = db.Get(
+      "SELECT count(*) FROM workers WHERE quarantined_at_ms IS NULL AND last_heartbeat_ms >= ?1");
+  if (!select.ok()) return select.status();
+  (*select)->BindInt64(1, alive_since_ms);
+  absl::StatusOr<bool> row = (*select)->Step();
+  if (!row.ok()) return row.status();
+  return *row ? (*select)->ColumnInt64(0) : 0;
+}
+
+// Records that the worker asked for work at `now_ms` and got none
+// (nullopt: it got some, so it is not idle).
+absl::Status MarkIdle(StatementCache& db, const std::string& worker_id,
+                      std::optional<int64_t> now_ms) {
+  absl::StatusOr<ScopedStatement> update =
+      db.Get("UPDATE workers SET idle_polled_at_ms = ?2 WHERE id = ?1");
+  if (!update.ok()) return update.status();
+  (*update)->BindText(1, worker_id);
+  if (now_ms.has_value()) {
+    (*update)->BindInt64(2, *now_ms);
+  } else {
+    (*update)->BindNull(2);
+  }
+  return (*update)->Run().status();
+}
+
+// Starts the trial's next attempt with `worker_id` as rank 0 and `others`
+// as ranks 1.., each leased until `lease_expires_ms`; none of them is idle
+// any more.
+absl::Status StartGang(StatementCache& db, int64_t trial_id, const std::string& worker_id,
+                       const std::vector<std::string>& others, int64_t now_ms,
+                       int64_t lease_expires_ms) {
+  absl::Status status = StartAttempt(db, trial_id, worker_id, now_ms, lease_expires_ms);
+  if (status.ok()) status = MarkIdle(db, worker_id, std::nullopt);
+  for (size_t i = 0; i < others.size() && status.ok(); ++i) {
+    absl::StatusOr<ScopedStatement> insert = db.Get(R"sql(
+        INSERT INTO attempt_ranks (trial_id, attempt, rank, worker_id, lease_expires_ms)
+        SELECT id, attempt, ?2, ?3, ?4 FROM trials WHERE id = ?1)sql");
+    if (!insert.ok()) return insert.status();
+    (*insert)->BindInt64(1, trial_id);
+    (*insert)->BindInt64(2, static_cast<int64_t>(i) + 1);
+    (*insert)->BindText(3, others[i]);
+    (*insert)->BindInt64(4, lease_expires_ms);
+    status = (*insert)->Run().status();
+    if (status.ok()) status = MarkIdle(db, others[i], std::nullopt);
+  }
+  return status;
+}
+
+// A rank that another worker's lease gave `worker_id` and that it has not
+// been told of: marks it told, renews its lease and returns its trial.
+absl::StatusOr<std::optional<int64_t>> DeliverAssignedRank(StatementCache& db,
+                                                           const std::string& worker_id,
+                                                           int64_t lease_expires_ms) {
+  absl::StatusOr<ScopedStatement> update = db.Get(R"sql(
+      UPDATE attempt_ranks SET delivered = 1, lease_expires_ms = ?2
+      WHERE (trial_id, attempt, rank) = (
+        SELECT trial_id, attempt, rank FROM attempt_ranks
+        WHERE worker_id = ?1 AND lease_expires_ms IS NOT NULL AND delivered = 0
+        ORDER BY trial_id LIMIT 1)
+      RETURNING trial_id)sql");
+  if (!update.ok()) return update.status();
+  (*update)->BindText(1, worker_id);
+  (*update)->BindInt64(2, lease_expires_ms);
+  std::optional<int64_t> trial_id;
+  absl::Status status = (*update)->ForEachRow([&](const SqliteStatement& row) {
+    trial_id = row.ColumnInt64(0);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return trial_id;
+}
+
+// The rank `worker_id` holds (or held) in the trial's attempt: 0 for the
+// attempt's own worker, -1 for none.
+absl::StatusOr<int32_t> SelectRankOf(StatementCache& db, const TrialFence& fence,
+                                     int64_t trial_id, int32_t attempt,
+                                     const std::string& worker_id) {
+  if (!fence.named_worker_id.empty() && fence.named_worker_id == worker_id) return 0;
+  absl::StatusOr<ScopedStatement> select = db.Get(
+      "SELECT rank FROM attempt_ranks WHERE trial_id = ?1 AND attempt = ?2 AND worker_id = ?3");
+  if (!select.ok()) return select.status();
+  (*select)->BindInt64(1, trial_id);
+  (*select)->BindInt64(2, attempt);
+  (*select)->BindText(3, worker_id);
+  absl::StatusOr<bool> row = (*select)->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return -1;
+  return static_cast<int32_t>((*select)->ColumnInt64(0));
 }
 
 // NotFound for an unknown worker, FailedPrecondition for a quarantined one.
@@ -95,18 +231,28 @@ absl::Status CheckWorkerMayLease(StatementCache& db, const std::string& worker_i
 
 // A running attempt whose lease ran out.
 struct LapsedLease {
-  CountedFailure failure;
+  CountedFailure failure;  // blames the holder of the lapsed lease
+  int32_t rank = 0;
   int32_t failures = 0;
   int32_t max_attempts = 0;
   int64_t lease_expires_ms = 0;
 };
 
+// Running attempts with a lapsed lease, by trial id: rank 0's (the trial's
+// row) or another rank's; one per trial, the lowest rank's.
 absl::StatusOr<std::vector<LapsedLease>> SelectLapsedLeases(StatementCache& db, int64_t now_ms) {
   absl::StatusOr<ScopedStatement> select = db.Get(R"sql(
       SELECT t.id, t.attempt, t.worker_id, t.sweep_id, t.failures, s.max_attempts,
-             t.lease_expires_ms
+             t.lease_expires_ms, 0
       FROM trials t JOIN sweeps s ON s.id = t.sweep_id
-      WHERE t.state = 'running' AND t.lease_expires_ms < ?1)sql");
+      WHERE t.state = 'running' AND t.lease_expires_ms < ?1
+      UNION ALL
+      SELECT t.id, t.attempt, r.worker_id, t.sweep_id, t.failures, s.max_attempts,
+             r.lease_expires_ms, r.rank
+      FROM attempt_ranks r
+      JOIN trials t ON t.id = r.trial_id AND t.attempt = r.attempt
+      JOIN sweeps s ON s.id = t.sweep_id
+      WHERE r.lease_expires_ms < ?1 AND t.state = 'running')sql");
   if (!select.ok()) return select.status();
   (*select)->BindInt64(1, now_ms);
   std::vector<LapsedLease> lapsed;
@@ -119,15 +265,21 @@ absl::StatusOr<std::vector<LapsedLease>> SelectLapsedLeases(StatementCache& db, 
     lease.failures = static_cast<int32_t>(row.ColumnInt64(4));
     lease.max_attempts = static_cast<int32_t>(row.ColumnInt64(5));
     lease.lease_expires_ms = row.ColumnInt64(6);
+    lease.rank = static_cast<int32_t>(row.ColumnInt64(7));
     lapsed.push_back(std::move(lease));
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
   // By id here: ORDER BY would tempt SQLite into scanning every trial in id
-  // order instead of searching trials_running_by_lease.
+  // order instead of searching the lease indexes.
   std::sort(lapsed.begin(), lapsed.end(), [](const LapsedLease& a, const LapsedLease& b) {
-    return a.failure.trial_id < b.failure.trial_id;
+    return std::tie(a.failure.trial_id, a.rank) < std::tie(b.failure.trial_id, b.rank);
   });
+  lapsed.erase(std::unique(lapsed.begin(), lapsed.end(),
+                           [](const LapsedLease& a, const LapsedLease& b) {
+                             return a.failure.trial_id == b.failure.trial_id;
+                           }),
+               lapsed.end());
   return lapsed;
 }
 
@@ -135,17 +287,52 @@ absl::StatusOr<std::vector<LapsedLease>> SelectLapsedLeases(StatementCache& db, 
 
 absl::StatusOr<std::optional<TrialRecord>> LeaseNextTrialIn(StatementCache& db,
                                                             const std::string& worker_id,
-                                                            int64_t now_ms, int64_t lease_ms) {
+                                                            int64_t now_ms, int64_t lease_ms,
+                                                            int64_t idle_window_ms) {
   absl::Status status = CheckWorkerMayLease(db, worker_id);
   if (!status.ok()) return status;
-  absl::StatusOr<std::optional<int64_t>> next = SelectNextPendingTrial(db);
+  const auto leased = [&](int64_t trial_id) -> absl::StatusOr<std::optional<TrialRecord>> {
+    absl::StatusOr<TrialRecord> trial = SelectTrial(db, trial_id);
+    if (!trial.ok()) return trial.status();
+    return std::optional<TrialRecord>(*std::move(trial));
+  };
+  const auto idle = [&]() -> absl::StatusOr<std::optional<TrialRecord>> {
+    absl::Status marked = MarkIdle(db, worker_id, now_ms);
+    if (!marked.ok()) return marked;
+    return std::optional<TrialRecord>();
+  };
+
+  // A rank of a gang that formed while this worker was idle comes first.
+  absl::StatusOr<std::optional<int64_t>> assigned =
+      DeliverAssignedRank(db, worker_id, now_ms + lease_ms);
+  if (!assigned.ok()) return assigned.status();
+  if (assigned->has_value()) return leased(**assigned);
+
+  absl::StatusOr<std::optional<PendingTrial>> next = SelectNextPendingTrial(db, kMaxRanks);
   if (!next.ok()) return next.status();
-  if (!next->has_value()) return std::optional<TrialRecord>();
-  status = StartAttempt(db, **next, worker_id, now_ms, now_ms + lease_ms);
+  if (!next->has_value()) return idle();
+  std::vector<std::string> others;
+  if ((*next)->ranks > 1) {
+    absl::StatusOr<std::vector<std::string>> available =
+        SelectIdleWorkers(db, worker_id, now_ms - idle_window_ms, (*next)->ranks - 1);
+    if (!available.ok()) return available.status();
+    if (static_cast<int32_t>(available->size()) < (*next)->ranks - 1) {
+      // The gang cannot start now. Wait for it if the live workers could
+      // run it; otherwise run a later trial that fits the idle ones.
+      absl::StatusOr<int64_t> live = CountLiveWorkers(db, now_ms - lease_ms);
+      if (!live.ok()) return live.status();
+      if (*live >= (*next)->ranks) return idle();
+      const int32_t fit = static_cast<int32_t>(available->size()) + 1;
+      next = SelectNextPendingTrial(db, fit);
+      if (!next.ok()) return next.status();
+      if (!next->has_value()) return idle();
+      available->resize(std::min<size_t>(available->size(), (*next)->ranks - 1));
+    }
+    others = *std::move(available);
+  }
+  status = StartGang(db, (*next)->id, worker_id, others, now_ms, now_ms + lease_ms);
   if (!status.ok()) return status;
-  absl::StatusOr<TrialRecord> trial = SelectTrial(db, **next);
-  if (!trial.ok()) return trial.status();
-  return std::optional<TrialRecord>(*std::move(trial));
+  return leased((*next)->id);
 }
 
 absl::StatusOr<std::vector<ExpiredLease>> ExpireLeasesIn(StatementCache& db, int64_t now_ms,
@@ -156,11 +343,13 @@ absl::StatusOr<std::vector<ExpiredLease>> ExpireLeasesIn(StatementCache& db, int
   for (LapsedLease& lease : *lapsed) {
     CountedFailure& failure = lease.failure;
     const int32_t failures = lease.failures + 1;
+    const std::string rank =
+        lease.rank > 0 ? absl::StrCat(" (rank ", lease.rank, ")") : std::string();
     failure.ending.outcome = "lost";
-    failure.ending.reason = absl::StrCat("lost worker ", failure.worker_id,
+    failure.ending.reason = absl::StrCat("lost worker ", failure.worker_id, rank,
                                          ": its lease expired at ", lease.lease_expires_ms, " ms");
-    failure.trial_reason = absl::StrCat("lost worker ", failure.worker_id, "; failed ", failures,
-                                        " of ", lease.max_attempts, " attempts");
+    failure.trial_reason = absl::StrCat("lost worker ", failure.worker_id, rank, "; failed ",
+                                        failures, " of ", lease.max_attempts, " attempts");
     absl::StatusOr<FailOutcome> outcome = EndCountedFailure(
         db, failure, failures < lease.max_attempts, policy, now_ms);
     if (!outcome.ok()) return outcome.status();
@@ -191,6 +380,50 @@ absl::StatusOr<RecordedMetrics> RecordMetricsIn(StatementCache& db, const std::s
   absl::StatusOr<int32_t> written = InsertMetrics(db, trial_id, attempt, epoch, metrics);
   if (!written.ok()) return written.status();
   return RecordedMetrics{*written, fence->sweep_id};
+}
+
+absl::Status RecordRendezvousIn(StatementCache& db, const std::string& worker_id,
+                                int64_t trial_id, int32_t attempt, const RendezvousPoint& point) {
+  absl::StatusOr<TrialFence> fence = SelectTrialFence(db, trial_id, attempt);
+  if (!fence.ok()) return fence.status();
+  absl::Status status = CheckFence(trial_id, &worker_id, attempt, *fence);
+  if (!status.ok()) return status;
+  absl::StatusOr<ScopedStatement> update = db.Get(R"sql(
+      UPDATE attempts SET master_address = ?3, master_port = ?4
+      WHERE trial_id = ?1 AND attempt = ?2)sql");
+  if (!update.ok()) return update.status();
+  (*update)->BindInt64(1, trial_id);
+  (*update)->BindInt64(2, attempt);
+  (*update)->BindText(3, point.master_address);
+  (*update)->BindInt64(4, point.master_port);
+  return (*update)->Run().status();
+}
+
+absl::StatusOr<std::optional<RendezvousPoint>> SelectRendezvous(StatementCache& db,
+                                                                const std::string& worker_id,
+                                                                int64_t trial_id,
+                                                                int32_t attempt) {
+  absl::StatusOr<TrialFence> fence = SelectTrialFence(db, trial_id, attempt);
+  if (!fence.ok()) return fence.status();
+  absl::Status status = CheckFence(trial_id, nullptr, attempt, *fence);
+  if (!status.ok()) return status;
+  absl::StatusOr<int32_t> rank = SelectRankOf(db, *fence, trial_id, attempt, worker_id);
+  if (!rank.ok()) return rank.status();
+  if (*rank < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "trial ", trial_id, ": attempt ", attempt, " has no rank on ", worker_id));
+  }
+  absl::StatusOr<ScopedStatement> select = db.Get(R"sql(
+      SELECT master_address, master_port FROM attempts
+      WHERE trial_id = ?1 AND attempt = ?2 AND master_port IS NOT NULL)sql");
+  if (!select.ok()) return select.status();
+  (*select)->BindInt64(1, trial_id);
+  (*select)->BindInt64(2, attempt);
+  absl::StatusOr<bool> row = (*select)->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<RendezvousPoint>();
+  return std::optional<RendezvousPoint>(RendezvousPoint{
+      (*select)->ColumnText(0), static_cast<int32_t>((*select)->ColumnInt64(1))});
 }
 
 absl::Status RecordCheckpointIn(StatementCache& db, const std::string& worker_id,
@@ -226,6 +459,7 @@ absl::Status FinishTrialIn(StatementCache& db, const std::string& worker_id, int
   if (status.ok()) status = CloseAttempt(db, trial_id, attempt, ending, now_ms);
   if (status.ok()) status = EndTrial(db, trial_id, TrialState::kSucceeded, "", now_ms, 0);
   if (status.ok()) status = ResetWorkerFailures(db, worker_id);
+  if (status.ok()) status = ResetRankWorkerFailures(db, trial_id, attempt);
   if (status.ok()) status = FinishSweepIfDone(db, fence->sweep_id, now_ms);
   return status;
 }
@@ -236,19 +470,24 @@ absl::StatusOr<FailOutcome> FailTrialIn(StatementCache& db, const std::string& w
                                         const FailurePolicy& policy) {
   absl::StatusOr<TrialFence> fence = SelectTrialFence(db, trial_id, attempt);
   if (!fence.ok()) return fence.status();
+  // Any rank fails the whole gang; the attempt's row names rank 0's worker,
+  // so another rank's failure names its rank and worker in the reason.
+  absl::StatusOr<int32_t> rank = SelectRankOf(db, *fence, trial_id, attempt, worker_id);
+  if (!rank.ok()) return rank.status();
   AttemptEnding ending;
   ending.outcome = kind == FailureKind::kReleased ? "released" : "failed";
   ending.failure_kind = kind == FailureKind::kReleased ? "" : FailureKindName(kind);
-  ending.reason = reason;
+  ending.reason =
+      *rank > 0 ? absl::StrCat("rank ", *rank, " on ", worker_id, ": ", reason) : reason;
   // A retry: this attempt already ended exactly so. The trial itself may
   // have moved on (requeued, even leased again), so its row cannot tell.
   const std::optional<AttemptEnding>& ended = fence->named_ending;
-  if (ended.has_value() && fence->named_worker_id == worker_id &&
-      ended->outcome == ending.outcome && ended->failure_kind == ending.failure_kind &&
-      ended->reason == reason) {
+  if (ended.has_value() && *rank >= 0 && ended->outcome == ending.outcome &&
+      ended->failure_kind == ending.failure_kind && ended->reason == ending.reason) {
     return FailOutcome{ended->requeued, ended->quarantined_worker};
   }
-  absl::Status status = CheckFence(trial_id, &worker_id, attempt, *fence);
+  absl::Status status =
+      CheckFence(trial_id, *rank >= 0 ? nullptr : &worker_id, attempt, *fence);
   if (!status.ok()) return status;
 
   switch (kind) {
@@ -261,17 +500,23 @@ absl::StatusOr<FailOutcome> FailTrialIn(StatementCache& db, const std::string& w
     case FailureKind::kDiverged:
     case FailureKind::kConfig:
       status = CloseAttempt(db, trial_id, attempt, ending, now_ms);
-      if (status.ok()) status = EndTrial(db, trial_id, TrialState::kFailed, reason, now_ms, 0);
+      if (status.ok()) {
+        status = EndTrial(db, trial_id, TrialState::kFailed, ending.reason, now_ms, 0);
+      }
       if (status.ok()) status = FinishSweepIfDone(db, fence->sweep_id, now_ms);
       if (!status.ok()) return status;
       return FailOutcome{false, false};
     case FailureKind::kCrash:
+    case FailureKind::kPeerLost:
       break;
   }
   const int32_t failures = fence->failures + 1;
-  CountedFailure failure{trial_id, attempt, worker_id, fence->sweep_id, ending,
+  // A rank that lost a peer is not at fault; the peer's own report, or its
+  // lapsed lease, would blame the peer, but the attempt has ended by then.
+  CountedFailure failure{trial_id, attempt, kind == FailureKind::kPeerLost ? "" : worker_id,
+                         fence->sweep_id, ending,
                          absl::StrCat("failed ", failures, " of ", fence->max_attempts,
-                                      " attempts; last: ", reason)};
+                                      " attempts; last: ", ending.reason)};
   return EndCountedFailure(db, std::move(failure), failures < fence->max_attempts, policy,
                            now_ms);
 }

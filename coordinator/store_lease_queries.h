@@ -26,7 +26,8 @@ namespace sslsweep {
 
 absl::StatusOr<std::optional<TrialRecord>> LeaseNextTrialIn(StatementCache& db,
                                                             const std::string& worker_id,
-                                                            int64_t now_ms, int64_t lease_ms);
+                                                            int64_t now_ms, int64_t lease_ms,
+                                                            int64_t idle_window_ms);
 absl::StatusOr<std::vector<ExpiredLease>> ExpireLeasesIn(StatementCache& db, int64_t now_ms,
                                                          const FailurePolicy& policy);
 absl::StatusOr<int32_t> RenewAllLeasesIn(StatementCache& db, int64_t lease_expires_ms);
@@ -36,6 +37,13 @@ absl::StatusOr<RecordedMetrics> RecordMetricsIn(StatementCache& db, const std::s
                                                 int64_t trial_id, int32_t attempt,
                                                 int32_t epoch,
                                                 const std::vector<MetricValue>& metrics);
+absl::Status RecordRendezvousIn(StatementCache& db, const std::string& worker_id,
+                                int64_t trial_id, int32_t attempt, const RendezvousPoint& point);
+// Fenced by any rank's holder; a read.
+absl::StatusOr<std::optional<RendezvousPoint>> SelectRendezvous(StatementCache& db,
+                                                                const std::string& worker_id,
+                                                                int64_t trial_id,
+                                                                int32_t attempt);
 absl::Status RecordCheckpointIn(StatementCache& db, const std::string& worker_id,
                                 int64_t trial_id, int32_t attempt, int32_t epoch);
 absl::Status FinishTrialIn(StatementCache& db, const std::string& worker_id, int64_t trial_id,

@@ -107,7 +107,7 @@ constexpr char kSelectTrialsPrefix[] = R"sql(
 SELECT t.id, t.sweep_id, t.idx, t.state, t.attempt, t.worker_id, t.epochs, t.config_yaml,
        t.failure_reason, t.lease_expires_ms,
        coalesce((SELECT max(m.epoch) FROM metrics m WHERE m.trial_id = t.id), -1),
-       t.failures, s.max_attempts, coalesce(t.checkpoint_epoch, -1)
+       t.failures, s.max_attempts, coalesce(t.checkpoint_epoch, -1), t.ranks
 FROM trials t JOIN sweeps s ON s.id = t.sweep_id
 )sql";
 
@@ -129,6 +129,8 @@ absl::StatusOr<TrialRecord> TrialFromRow(const SqliteStatement& row) {
   trial.failures = static_cast<int32_t>(row.ColumnInt64(11));
   trial.max_attempts = static_cast<int32_t>(row.ColumnInt64(12));
   trial.checkpoint_epoch = static_cast<int32_t>(row.ColumnInt64(13));
+  trial.ranks = static_cast<int32_t>(row.ColumnInt64(14));
+  if (trial.state == TrialState::kRunning) trial.rank_workers.push_back(trial.worker_id);
   return trial;
 }
 
@@ -151,6 +153,18 @@ absl::Status AttachParams(ScopedStatement& statement, std::vector<TrialRecord>& 
   return statement->ForEachRow([&](const SqliteStatement& row) {
     auto it = by_id.find(row.ColumnInt64(0));
     if (it != by_id.end()) it->second->params.push_back({row.ColumnText(1), row.ColumnText(2)});
+    return absl::OkStatus();
+  });
+}
+
+// Appends ranks 1.. of the running trials among `trials` from rows of
+// (trial_id, worker_id) ordered by trial and rank; rank 0 is already there.
+absl::Status AttachRanks(ScopedStatement& statement, std::vector<TrialRecord>& trials) {
+  std::unordered_map<int64_t, TrialRecord*> by_id;
+  for (TrialRecord& trial : trials) by_id[trial.id] = &trial;
+  return statement->ForEachRow([&](const SqliteStatement& row) {
+    auto it = by_id.find(row.ColumnInt64(0));
+    if (it != by_id.end()) it->second->rank_workers.push_back(row.ColumnText(1));
     return absl::OkStatus();
   });
 }
@@ -194,11 +208,16 @@ absl::StatusOr<int> InsertMetric(StatementCache& db, int64_t trial_id, int32_t a
 // ---- Workers ------------------------------------------------------------
 
 // Groups rows of (worker columns..., running trial id or NULL), ordered by
-// worker and trial, into one WorkerRecord per worker.
+// worker and trial, into one WorkerRecord per worker. A worker runs the
+// trials it holds as rank 0 and those it holds a rank of.
 constexpr char kSelectWorkersPrefix[] = R"sql(
 SELECT w.id, w.hostname, w.pid, w.registered_at_ms, w.last_heartbeat_ms,
        w.consecutive_failures, w.quarantined_at_ms IS NOT NULL, w.quarantine_reason, t.id
-FROM workers w LEFT JOIN trials t ON t.worker_id = w.id AND t.state = 'running'
+FROM workers w LEFT JOIN (
+  SELECT worker_id, id FROM trials WHERE state = 'running'
+  UNION ALL
+  SELECT worker_id, trial_id FROM attempt_ranks WHERE lease_expires_ms IS NOT NULL
+) t ON t.worker_id = w.id
 )sql";
 
 absl::StatusOr<std::vector<WorkerRecord>> CollectWorkers(ScopedStatement& statement) {
@@ -256,14 +275,16 @@ absl::StatusOr<int64_t> InsertSweep(StatementCache& db, const NewSweep& sweep, i
 absl::Status InsertTrial(StatementCache& db, int64_t sweep_id, const NewTrial& trial,
                          int64_t now_ms) {
   absl::StatusOr<ScopedStatement> insert = db.Get(R"sql(
-      INSERT INTO trials (sweep_id, idx, state, attempt, epochs, config_yaml, created_at_ms)
-      VALUES (?1, ?2, 'pending', 0, ?3, ?4, ?5) RETURNING id)sql");
+      INSERT INTO trials (sweep_id, idx, state, attempt, epochs, config_yaml, created_at_ms,
+                          ranks)
+      VALUES (?1, ?2, 'pending', 0, ?3, ?4, ?5, ?6) RETURNING id)sql");
   if (!insert.ok()) return insert.status();
   (*insert)->BindInt64(1, sweep_id);
   (*insert)->BindInt64(2, trial.index);
   (*insert)->BindInt64(3, trial.epochs);
   (*insert)->BindText(4, trial.config_yaml);
   (*insert)->BindInt64(5, now_ms);
+  (*insert)->BindInt64(6, trial.ranks);
   absl::StatusOr<bool> row = (*insert)->Step();
   if (!row.ok()) return row.status();
   if (!*row) return absl::InternalError("inserting a trial returned no id");
@@ -303,6 +324,15 @@ absl::StatusOr<std::vector<TrialRecord>> SelectTrials(StatementCache& db, int64_
   (*params)->BindInt64(1, sweep_id);
   absl::Status status = AttachParams(*params, *trials);
   if (!status.ok()) return status;
+
+  absl::StatusOr<ScopedStatement> ranks = db.Get(R"sql(
+      SELECT r.trial_id, r.worker_id FROM attempt_ranks r
+      JOIN trials t ON t.id = r.trial_id AND t.attempt = r.attempt
+      WHERE t.sweep_id = ?1 AND t.state = 'running' ORDER BY r.trial_id, r.rank)sql");
+  if (!ranks.ok()) return ranks.status();
+  (*ranks)->BindInt64(1, sweep_id);
+  status = AttachRanks(*ranks, *trials);
+  if (!status.ok()) return status;
   return trials;
 }
 
@@ -320,6 +350,15 @@ absl::StatusOr<TrialRecord> SelectTrial(StatementCache& db, int64_t trial_id) {
   if (!params.ok()) return params.status();
   (*params)->BindInt64(1, trial_id);
   absl::Status status = AttachParams(*params, *trials);
+  if (!status.ok()) return status;
+
+  absl::StatusOr<ScopedStatement> ranks = db.Get(R"sql(
+      SELECT r.trial_id, r.worker_id FROM attempt_ranks r
+      JOIN trials t ON t.id = r.trial_id AND t.attempt = r.attempt
+      WHERE t.id = ?1 AND t.state = 'running' ORDER BY r.rank)sql");
+  if (!ranks.ok()) return ranks.status();
+  (*ranks)->BindInt64(1, trial_id);
+  status = AttachRanks(*ranks, *trials);
   if (!status.ok()) return status;
   return std::move(trials->front());
 }
@@ -452,6 +491,18 @@ absl::StatusOr<std::optional<HeartbeatOutcome>> UpdateHeartbeat(StatementCache& 
   (*leases)->BindText(1, worker_id);
   (*leases)->BindInt64(2, lease_expires_ms);
   absl::Status status = (*leases)->ForEachRow([&](const SqliteStatement& row) {
+    outcome.running_trial_ids.push_back(row.ColumnInt64(0));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  // The ranks it holds of data-parallel trials (rank 0 is the trial's row).
+  absl::StatusOr<ScopedStatement> ranks = db.Get(R"sql(
+      UPDATE attempt_ranks SET lease_expires_ms = ?2
+      WHERE worker_id = ?1 AND lease_expires_ms IS NOT NULL RETURNING trial_id)sql");
+  if (!ranks.ok()) return ranks.status();
+  (*ranks)->BindText(1, worker_id);
+  (*ranks)->BindInt64(2, lease_expires_ms);
+  status = (*ranks)->ForEachRow([&](const SqliteStatement& row) {
     outcome.running_trial_ids.push_back(row.ColumnInt64(0));
     return absl::OkStatus();
   });

@@ -204,12 +204,87 @@ DROP TABLE attempts;
 ALTER TABLE new_attempts RENAME TO attempts;
 )sql";
 
+// Version 3: data-parallel trials, leased as gangs. Rank 0 of an attempt is
+// its trials/attempts row's worker as before; the other ranks are rows of
+// attempt_ranks, each with its own lease, which a trigger ends with the
+// attempt.
+constexpr char kSchemaV3[] = R"sql(
+ALTER TABLE trials ADD COLUMN ranks INTEGER NOT NULL DEFAULT 1 CHECK (ranks BETWEEN 1 AND 1024);
+
+-- The last LeaseTrial of the worker that found nothing to run: a worker that
+-- asked within the idle window and holds nothing may join a gang. NULL once
+-- it is given a trial.
+ALTER TABLE workers ADD COLUMN idle_polled_at_ms INTEGER;
+
+-- attempts: the failure kind 'peer_lost' (a changed CHECK: rebuilt as in
+-- version 2), and where rank 0's trainer listens for the other ranks (its
+-- c10d TCPStore).
+CREATE TABLE new_attempts (
+  trial_id           INTEGER NOT NULL REFERENCES trials (id) ON DELETE CASCADE,
+  attempt            INTEGER NOT NULL CHECK (attempt >= 1),
+  worker_id          TEXT    NOT NULL REFERENCES workers (id),
+  started_at_ms      INTEGER NOT NULL,
+  ended_at_ms        INTEGER,
+  outcome            TEXT    CHECK (outcome IN ('succeeded', 'failed', 'lost', 'released',
+                                                'pruned', 'cancelled')),
+  failure_kind       TEXT    CHECK (failure_kind IN ('crash', 'diverged', 'config',
+                                                     'peer_lost')),
+  reason             TEXT    NOT NULL DEFAULT '',
+  requeued           INTEGER NOT NULL DEFAULT 0 CHECK (requeued IN (0, 1)),
+  quarantined_worker INTEGER NOT NULL DEFAULT 0 CHECK (quarantined_worker IN (0, 1)),
+  master_address     TEXT,
+  master_port        INTEGER CHECK (master_port BETWEEN 1 AND 65535),
+  PRIMARY KEY (trial_id, attempt),
+  CHECK ((outcome IS NULL) = (ended_at_ms IS NULL)),
+  CHECK (failure_kind IS NULL OR outcome = 'failed'),
+  CHECK (requeued = 0 OR outcome IN ('failed', 'lost', 'released')),
+  CHECK ((master_address IS NULL) = (master_port IS NULL))
+) STRICT, WITHOUT ROWID;
+
+INSERT INTO new_attempts (trial_id, attempt, worker_id, started_at_ms, ended_at_ms, outcome,
+                          failure_kind, reason, requeued, quarantined_worker)
+SELECT trial_id, attempt, worker_id, started_at_ms, ended_at_ms, outcome, failure_kind, reason,
+       requeued, quarantined_worker
+FROM attempts;
+
+DROP TABLE attempts;
+ALTER TABLE new_attempts RENAME TO attempts;
+
+CREATE TABLE attempt_ranks (
+  trial_id         INTEGER NOT NULL,
+  attempt          INTEGER NOT NULL,
+  rank             INTEGER NOT NULL CHECK (rank >= 1),
+  worker_id        TEXT    NOT NULL REFERENCES workers (id),
+  lease_expires_ms INTEGER,  -- NULL once the attempt ended
+  delivered        INTEGER NOT NULL DEFAULT 0 CHECK (delivered IN (0, 1)),
+  PRIMARY KEY (trial_id, attempt, rank),
+  FOREIGN KEY (trial_id, attempt) REFERENCES attempts (trial_id, attempt) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+
+-- Heartbeat, LeaseTrial: the ranks a worker holds now.
+CREATE INDEX attempt_ranks_held_by_worker ON attempt_ranks (worker_id)
+  WHERE lease_expires_ms IS NOT NULL;
+-- ExpireLeases: ranks whose lease ended.
+CREATE INDEX attempt_ranks_by_lease ON attempt_ranks (lease_expires_ms)
+  WHERE lease_expires_ms IS NOT NULL;
+
+-- However an attempt ends (finished, failed, lost, cancelled, pruned), its
+-- ranks are no longer held.
+CREATE TRIGGER attempt_ranks_end AFTER UPDATE OF outcome ON attempts
+WHEN NEW.outcome IS NOT NULL
+BEGIN
+  UPDATE attempt_ranks SET lease_expires_ms = NULL
+  WHERE trial_id = NEW.trial_id AND attempt = NEW.attempt AND lease_expires_ms IS NOT NULL;
+END;
+)sql";
+
 absl::Status MigrateToV1(sqlite3* db) { return ExecuteSql(db, kSchemaV1); }
 
-// Runs inside Migrate's transaction with foreign keys off; the rebuilt
-// tables must still satisfy every reference before it commits.
-absl::Status MigrateToV2(sqlite3* db) {
-  absl::Status status = ExecuteSql(db, kSchemaV2);
+// Runs `sql`, which rebuilds tables, inside Migrate's transaction with
+// foreign keys off; the rebuilt tables must still satisfy every reference
+// before it commits.
+absl::Status RebuildTables(sqlite3* db, const char* sql, int from_version) {
+  absl::Status status = ExecuteSql(db, sql);
   if (!status.ok()) return status;
   absl::StatusOr<int64_t> violations =
       QueryInt(db, "SELECT count(*) FROM pragma_foreign_key_check");
@@ -217,10 +292,13 @@ absl::Status MigrateToV2(sqlite3* db) {
   if (*violations != 0) {
     return absl::DataLossError(absl::StrCat(
         *violations, " rows reference missing parents (PRAGMA foreign_key_check); the file "
-                     "is left at version 1"));
+                     "is left at version ", from_version));
   }
   return absl::OkStatus();
 }
+
+absl::Status MigrateToV2(sqlite3* db) { return RebuildTables(db, kSchemaV2, 1); }
+absl::Status MigrateToV3(sqlite3* db) { return RebuildTables(db, kSchemaV3, 2); }
 
 // migration.apply takes a schema at version - 1 to `version`. A new file
 // runs them all, so a new and a migrated file have the same schema.
@@ -228,9 +306,11 @@ struct Migration {
   int version;
   absl::Status (*apply)(sqlite3* db);
 };
+
 constexpr Migration kMigrations[] = {
     {1, &MigrateToV1},
     {2, &MigrateToV2},
+    {3, &MigrateToV3},
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kStoreSchemaVersion,
               "every schema version needs its migration");

@@ -379,11 +379,12 @@ absl::Status SweepParser::ParseResources(const MappingEntry& entry) {
     }
     absl::StatusOr<int64_t> ranks = reader_.ReadInteger(field.value, "resources.ranks");
     if (!ranks.ok()) return ranks.status();
-    if (*ranks != 1) {
-      return reader_.ErrorAt(field.value, "resources.ranks: ", *ranks,
-                             " ranks per trial is not supported yet; use ranks: 1");
+    if (*ranks < 1 || *ranks > kMaxTrialRanks) {
+      return reader_.ErrorAt(field.value, "resources.ranks: expected 1 to ", kMaxTrialRanks,
+                             " (one worker per rank), got ", *ranks);
     }
-    spec_.ranks = 1;
+    spec_.ranks = static_cast<int32_t>(*ranks);
+    spec_.ranks_location = reader_.Where(field.value);
   }
   return absl::OkStatus();
 }
@@ -479,6 +480,14 @@ absl::StatusOr<std::vector<ExpandedTrial>> ExpandSweep(const SweepSpec& spec) {
           spec.parameters_location, ": trial ", index, " (",
           absl::StrJoin(*params, ", ", absl::PairFormatter("=")),
           ") is invalid: ", WithoutPositionPrefix(parsed.status().message())));
+    }
+    // Each rank trains an equal share of the global batch.
+    if (parsed->optim.batch_size % spec.ranks != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          spec.ranks_location, ": trial ", index, " (",
+          absl::StrJoin(*params, ", ", absl::PairFormatter("=")), ") has optim.batch_size ",
+          parsed->optim.batch_size, ", which resources.ranks ", spec.ranks,
+          " does not divide; each rank trains an equal share of the batch"));
     }
     ExpandedTrial trial;
     trial.index = static_cast<int32_t>(index);

@@ -28,6 +28,9 @@
 
 namespace sslsweep {
 
+// At most this many ranks (one worker each) per data-parallel trial.
+inline constexpr int32_t kMaxTrialRanks = 1024;
+
 inline constexpr int64_t kMaxTrialsPerSweep = 100000;
 // Bounds of the scheduling keys max_attempts and priority.
 inline constexpr int32_t kMaxAttemptsLimit = 100;
@@ -67,6 +70,7 @@ struct SweepSpec {
   int64_t run_cap = 0;  // 0: none (grid only; random requires one)
   uint64_t seed = 0;    // seeds random sampling
   int32_t ranks = 1;    // processes per trial (`resources: {ranks: N}`)
+  std::string ranks_location;  // "<source>:<line>:<col>" of resources.ranks, if given
   std::optional<HyperbandSpec> early_terminate;
   // Scheduling (ours). Failed attempts (trainer crashes, lost workers) of a
   // trial before it fails for good, 1..kMaxAttemptsLimit.

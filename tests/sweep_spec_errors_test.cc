@@ -390,10 +390,12 @@ parameters:
                         "100000"));
 }
 
-TEST(SweepErrorTest, ResourcesOnlyOneRank) {
-  EXPECT_THAT(ParseError("method: grid\nresources: {ranks: 2}\n"),
-              HasSubstr("sweep.yaml:2:20: resources.ranks: 2 ranks per trial is "
-                        "not supported yet; use ranks: 1"));
+TEST(SweepErrorTest, ResourcesRanksInRange) {
+  EXPECT_THAT(ParseError("method: grid\nresources: {ranks: 0}\n"),
+              HasSubstr("sweep.yaml:2:20: resources.ranks: expected 1 to 1024 (one worker "
+                        "per rank), got 0"));
+  EXPECT_THAT(ParseError("method: grid\nresources: {ranks: 1025}\n"),
+              HasSubstr("sweep.yaml:2:20: resources.ranks: expected 1 to 1024"));
   EXPECT_THAT(ParseError("method: grid\nresources: {gpus: 2}\n"),
               HasSubstr("sweep.yaml:2:13: unknown resources key 'gpus'; "
                         "accepted: ranks"));
@@ -495,6 +497,24 @@ parameters:
               HasSubstr("sweep.yaml:3:1: trial 1 (optim.batch_size=256) is invalid: "
                         "data.train_samples (100) must be 0 (all) or at least "
                         "optim.batch_size (256)"));
+}
+
+TEST(SweepErrorTest, RanksMustDivideEveryTrialsBatch) {
+  absl::StatusOr<SweepSpec> spec = ParseSweepSpec(Text(R"(
+method: grid
+resources: {ranks: 4}
+parameters:
+  optim.batch_size: {values: [64, 90]}
+)"),
+                                                  kSource);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->ranks, 4);
+  absl::StatusOr<std::vector<ExpandedTrial>> trials = ExpandSweep(*spec);
+  ASSERT_FALSE(trials.ok());
+  EXPECT_EQ(trials.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(trials.status().message()),
+              HasSubstr("sweep.yaml:2:20: trial 1 (optim.batch_size=90) has optim.batch_size "
+                        "90, which resources.ranks 4 does not divide"));
 }
 
 }  // namespace
