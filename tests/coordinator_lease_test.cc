@@ -151,6 +151,79 @@ TEST_F(CoordinatorLeaseTest, LostTrialResumesElsewhereFromItsCheckpointAndFences
   EXPECT_EQ(status.failures(), 1);
 }
 
+TEST_F(CoordinatorLeaseTest, AGangLearnsItsRanksMeetsAtRankZeroAndResumesAsOne) {
+  const int64_t sweep = Submit(OneTrialSweep("resources: {ranks: 2}\n"));
+  const std::string a = Register();
+  const std::string b = Register();
+  auto waiting = TryLease(a);
+  ASSERT_TRUE(waiting.ok());
+  EXPECT_FALSE(waiting->granted());
+  const v1::TrialAssignment rank0 = Lease(b);
+  const v1::TrialAssignment rank1 = Lease(a);
+  EXPECT_EQ(rank0.trial_id(), rank1.trial_id());
+  EXPECT_EQ(rank0.world_size(), 2);
+  EXPECT_EQ(rank0.rank(), 0);
+  EXPECT_EQ(rank1.world_size(), 2);
+  EXPECT_EQ(rank1.rank(), 1);
+  const v1::TrialStatus status = TrialStatusOf(sweep, rank0.trial_id());
+  EXPECT_EQ(status.ranks(), 2);
+  EXPECT_THAT(status.rank_worker_ids(), ElementsAre(b, a));
+
+  // Rank 1 polls until rank 0 reports where it listens; bad fields are
+  // refused by name.
+  v1::GetRendezvousRequest get;
+  get.set_worker_id(a);
+  get.set_trial_id(rank1.trial_id());
+  get.set_attempt(rank1.attempt());
+  auto pending = coordinator_->GetRendezvous(get);
+  ASSERT_TRUE(pending.ok()) << pending.status();
+  EXPECT_FALSE(pending->ready());
+  EXPECT_EQ(pending->retry_after_ms(), options_.rendezvous_retry_ms);
+  v1::ReportRendezvousRequest report;
+  report.set_worker_id(b);
+  report.set_trial_id(rank0.trial_id());
+  report.set_attempt(rank0.attempt());
+  report.mutable_rendezvous()->set_master_address("node b");
+  report.mutable_rendezvous()->set_master_port(29500);
+  EXPECT_THAT(coordinator_->ReportRendezvous(report).status().message(),
+              HasSubstr("rendezvous.master_address: 'node b' has a character outside"));
+  report.mutable_rendezvous()->set_master_address("node-b");
+  report.mutable_rendezvous()->set_master_port(0);
+  EXPECT_THAT(coordinator_->ReportRendezvous(report).status().message(),
+              HasSubstr("rendezvous.master_port: expected 1 to 65535, got 0"));
+  report.mutable_rendezvous()->set_master_port(29500);
+  ASSERT_TRUE(coordinator_->ReportRendezvous(report).ok());
+  auto ready = coordinator_->GetRendezvous(get);
+  ASSERT_TRUE(ready.ok());
+  EXPECT_TRUE(ready->ready());
+  EXPECT_EQ(ready->rendezvous().master_address(), "node-b");
+  EXPECT_EQ(ready->rendezvous().master_port(), 29500);
+
+  // Rank 0 reports and checkpoints; rank 1 may not upload.
+  ASSERT_TRUE(Report(b, rank0, 1, 0.5).ok());
+  ASSERT_TRUE(Upload(b, rank0, 1, "epoch 1 of the gang").ok());
+  EXPECT_EQ(Upload(a, rank1, 1, "from rank 1").code(), absl::StatusCode::kFailedPrecondition);
+
+  // Rank 1 loses its peer: the gang fails as one and is retried, and both
+  // ranks of the retry resume from the checkpoint.
+  auto failed = Fail(a, rank1, v1::FAILURE_PEER_LOST, "lost a peer rank");
+  ASSERT_TRUE(failed.ok()) << failed.status();
+  EXPECT_TRUE(failed->will_retry());
+  auto beat = Heartbeat(b, {rank0.trial_id()});
+  ASSERT_TRUE(beat.ok());
+  EXPECT_THAT(beat->stop_trial_ids(), ElementsAre(rank0.trial_id()));
+  ASSERT_FALSE(TryLease(b)->granted());
+  const v1::TrialAssignment retry0 = Lease(a);
+  const v1::TrialAssignment retry1 = Lease(b);
+  EXPECT_EQ(retry0.attempt(), 2);
+  EXPECT_EQ(retry1.rank(), 1);
+  EXPECT_EQ(retry1.checkpoint_epoch(), 1);
+  auto downloaded = Download(b, retry1);
+  ASSERT_TRUE(downloaded.ok()) << downloaded.status();
+  EXPECT_EQ(*downloaded, "epoch 1 of the gang");
+  EXPECT_EQ(TrialStatusOf(sweep, rank0.trial_id()).failures(), 1);
+}
+
 TEST_F(CoordinatorLeaseTest, CheckpointWithWrongCrcIsRefusedAndNotRecorded) {
   const int64_t sweep = Submit(OneTrialSweep());
   const std::string worker = Register();
