@@ -93,6 +93,18 @@ std::string ResultsTable(const v1::GetResultsResponse& results,
   return FormatTable(header, rows);
 }
 
+namespace {
+
+// Who runs the trial: its worker, every rank's worker (rank 0 first) for a
+// data-parallel trial, and how many ranks a waiting one needs.
+std::string TrialWorkers(const v1::TrialStatus& t) {
+  if (t.rank_worker_ids_size() > 1) return absl::StrJoin(t.rank_worker_ids(), ",");
+  if (!t.worker_id().empty()) return t.worker_id();
+  return t.ranks() > 1 ? absl::StrCat("- (", t.ranks(), " ranks)") : "-";
+}
+
+}  // namespace
+
 std::string StatusTable(const v1::GetSweepStatusResponse& status) {
   std::vector<std::vector<std::string>> rows;
   for (const v1::TrialStatus& t : status.trials()) {
@@ -100,7 +112,7 @@ std::string StatusTable(const v1::GetSweepStatusResponse& status) {
     for (const v1::Param& p : t.params()) params.push_back(absl::StrCat(p.path(), "=", p.value()));
     rows.push_back({absl::StrCat(t.trial_id()), StateName(t.state()), absl::StrCat(t.attempt()),
                     absl::StrCat(t.failures(), "/", status.sweep().max_attempts()),
-                    t.worker_id().empty() ? "-" : t.worker_id(),
+                    TrialWorkers(t),
                     absl::StrCat(std::max(t.epoch(), 0), "/", t.epochs_total()),
                     t.checkpoint_epoch() < 0 ? "-" : absl::StrCat(t.checkpoint_epoch()),
                     absl::StrJoin(params, " "), t.failure_reason()});
