@@ -3,6 +3,10 @@
 // faults, restartable on the same port with the same state; and a fake
 // trainer script, so that agent tests need no LibTorch.
 //
+// The fake's rendezvous: ReportRendezvous sets the rendezvous of its
+// (trial, attempt), which GetRendezvous then answers as ready; a test may
+// also set one directly, as if another worker's rank 0 had reported it.
+//
 // Thread contract: FakeState is guarded by its mu; the gRPC handlers run on
 // the server's threads.
 
@@ -18,6 +22,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -51,6 +56,20 @@ struct FakeState {
     v1::FailureKind kind;
     std::string reason;
   };
+  struct RendezvousReport {
+    std::string worker_id;
+    int64_t trial_id;
+    int32_t attempt;
+    std::string address;
+    int32_t port;
+  };
+  struct RendezvousPoll {
+    std::string worker_id;
+    int64_t trial_id;
+    int32_t attempt;
+    absl::Time at;
+  };
+  using AttemptId = std::pair<int64_t, int32_t>;  // (trial, attempt)
 
   absl::Mutex mu;
   // Knobs.
@@ -67,6 +86,11 @@ struct FakeState {
   std::string download_data ABSL_GUARDED_BY(mu);
   int32_t download_epoch ABSL_GUARDED_BY(mu) = 0;
   bool corrupt_download_crc ABSL_GUARDED_BY(mu) = false;
+  // Set: GetRendezvous answers ready with it.
+  std::map<AttemptId, v1::Rendezvous> rendezvous ABSL_GUARDED_BY(mu);
+  int32_t rendezvous_retry_after_ms ABSL_GUARDED_BY(mu) = 10;  // while not ready
+  grpc::Status report_rendezvous_status ABSL_GUARDED_BY(mu);  // not OK: the answer
+  grpc::Status get_rendezvous_status ABSL_GUARDED_BY(mu);     // not OK: the answer
   // Records.
   int report_calls ABSL_GUARDED_BY(mu) = 0;
   int lease_calls ABSL_GUARDED_BY(mu) = 0;
@@ -77,6 +101,8 @@ struct FakeState {
   std::vector<Fail> fails ABSL_GUARDED_BY(mu);
   std::vector<std::string> events ABSL_GUARDED_BY(mu);            // acknowledged calls, in order
   std::vector<std::set<int64_t>> heartbeats ABSL_GUARDED_BY(mu);  // running ids
+  std::vector<RendezvousReport> rendezvous_reports ABSL_GUARDED_BY(mu);  // answered OK
+  std::vector<RendezvousPoll> rendezvous_polls ABSL_GUARDED_BY(mu);      // every call
 };
 
 class FakeWorkerService final : public v1::WorkerService::Service {
@@ -150,7 +176,8 @@ class FakeWorkerService final : public v1::WorkerService::Service {
     absl::MutexLock lock(&s_->mu);
     s_->fails.push_back({request->trial_id(), request->kind(), request->reason()});
     s_->events.push_back(absl::StrCat("fail ", request->trial_id()));
-    response->set_will_retry(request->kind() == v1::FAILURE_CRASH);
+    response->set_will_retry(request->kind() == v1::FAILURE_CRASH ||
+                             request->kind() == v1::FAILURE_PEER_LOST);
     return grpc::Status::OK;
   }
 
@@ -202,6 +229,34 @@ class FakeWorkerService final : public v1::WorkerService::Service {
       chunk.clear_total_bytes();
       chunk.clear_crc32();
     }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ReportRendezvous(grpc::ServerContext*, const v1::ReportRendezvousRequest* request,
+                                v1::ReportRendezvousResponse*) override {
+    absl::MutexLock lock(&s_->mu);
+    if (!s_->report_rendezvous_status.ok()) return s_->report_rendezvous_status;
+    s_->rendezvous_reports.push_back({request->worker_id(), request->trial_id(),
+                                      request->attempt(), request->rendezvous().master_address(),
+                                      request->rendezvous().master_port()});
+    s_->rendezvous[{request->trial_id(), request->attempt()}] = request->rendezvous();
+    s_->events.push_back(absl::StrCat("rendezvous ", request->trial_id()));
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetRendezvous(grpc::ServerContext*, const v1::GetRendezvousRequest* request,
+                             v1::GetRendezvousResponse* response) override {
+    absl::MutexLock lock(&s_->mu);
+    s_->rendezvous_polls.push_back(
+        {request->worker_id(), request->trial_id(), request->attempt(), absl::Now()});
+    if (!s_->get_rendezvous_status.ok()) return s_->get_rendezvous_status;
+    auto ready = s_->rendezvous.find({request->trial_id(), request->attempt()});
+    if (ready == s_->rendezvous.end()) {
+      response->set_retry_after_ms(s_->rendezvous_retry_after_ms);
+      return grpc::Status::OK;
+    }
+    response->set_ready(true);
+    *response->mutable_rendezvous() = ready->second;
     return grpc::Status::OK;
   }
 
@@ -285,10 +340,29 @@ inline bool Eventually(const std::function<bool()>& condition,
   return true;
 }
 
-// The fake trainer: `$4` is the out dir; the trial's configuration is shell
-// code using these helpers.
+// The fake trainer: `$2` is the configuration, `$4` the out dir; it
+// records its arguments in $out/args, one a line. The trial's configuration
+// is shell code using the helpers below. Given --world-size N > 1 and
+// --rank 0 it first "listens" like sslsweep-train: it writes a port into
+// $out/port and prints it as the rendezvous event.
 inline constexpr char kFakeTrainer[] = R"(#!/bin/sh
+config="$2"
 out="$4"
+printf '%s\n' "$@" > "$out/args"
+world_size=1
+rank=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --world-size) world_size="$2" ;;
+    --rank) rank="$2" ;;
+  esac
+  shift
+done
+if [ "$world_size" -gt 1 ] && [ "$rank" = 0 ]; then
+  port=$((20000 + $$ % 40000))
+  echo "$port" > "$out/port"
+  echo "{\"event\":\"rendezvous\",\"port\":$port}"
+fi
 metric() { echo "{\"epoch\":$1,\"name\":\"$2\",\"value\":$3}"; }
 epoch_end() { echo "{\"epoch\":$1,\"event\":\"epoch_end\"}"; }
 # checkpoint E BYTES: saves like the trainer (tmp + rename), links, announces.
@@ -298,7 +372,7 @@ checkpoint() {
   ln "$out/checkpoint.pt" "$out/checkpoint-$1.pt"
   echo "{\"epoch\":$1,\"event\":\"checkpoint\",\"path\":\"checkpoint-$1.pt\"}"
 }
-. "$2"
+. "$config"
 )";
 
 inline v1::TrialAssignment Assignment(int64_t trial_id, const std::string& script,
@@ -310,6 +384,15 @@ inline v1::TrialAssignment Assignment(int64_t trial_id, const std::string& scrip
   trial.set_config_yaml(script);
   trial.set_epochs(3);
   trial.set_checkpoint_epoch(checkpoint_epoch);
+  return trial;
+}
+
+// Rank `rank` of a data-parallel trial of `world_size` ranks.
+inline v1::TrialAssignment RankAssignment(int64_t trial_id, int32_t rank, int32_t world_size,
+                                          const std::string& script) {
+  v1::TrialAssignment trial = Assignment(trial_id, script);
+  trial.set_rank(rank);
+  trial.set_world_size(world_size);
   return trial;
 }
 

@@ -4,17 +4,18 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <thread>
 #include <utility>
-#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/client_context.h"
+#include "worker/agent/attempt_directory.h"
 #include "worker/agent/attempt_end.h"
 #include "worker/agent/checkpoint_transfer.h"
 #include "worker/agent/coordinator_connection.h"
+#include "worker/agent/rendezvous_wait.h"
+#include "worker/agent/trainer_command.h"
 #include "worker/agent/trainer_output.h"
 
 namespace sslsweep {
@@ -33,38 +34,12 @@ OutboxOptions MakeOutboxOptions(const AgentOptions& options,
   return outbox;
 }
 
-// Writes the trial's configuration into its fresh attempt directory.
-absl::Status PrepareDirectory(const std::filesystem::path& dir, const std::string& config_yaml) {
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  if (error) return absl::InternalError(absl::StrCat(dir.string(), ": ", error.message()));
-  std::ofstream config(dir / "trial.yaml", std::ios::trunc);
-  config << config_yaml;
-  config.flush();
-  if (!config)
-    return absl::InternalError(absl::StrCat((dir / "trial.yaml").string(), ": cannot write"));
-  return absl::OkStatus();
-}
-
-// Deletes the checkpoint-E.pt links the outbox did not take: a trainer
-// stopped between making one and announcing it leaves it behind.
-void RemoveCheckpointLinks(const std::filesystem::path& dir) {
-  std::error_code error;
-  std::vector<std::filesystem::path> links;
-  for (std::filesystem::directory_iterator it(dir, error), end; !error && it != end;
-       it.increment(error)) {
-    const std::string name = it->path().filename().string();
-    if (name.rfind("checkpoint-", 0) == 0 && it->path().extension() == ".pt") {
-      links.push_back(it->path());
-    }
-  }
-  for (const std::filesystem::path& link : links) std::filesystem::remove(link, error);
-}
-
 }  // namespace
 
 Agent::Agent(AgentOptions options, std::unique_ptr<v1::WorkerService::StubInterface> stub)
     : options_(std::move(options)),
+      advertise_address_(options_.advertise_address.empty() ? options_.hostname
+                                                            : options_.advertise_address),
       stub_(std::move(stub)),
       outbox_(MakeOutboxOptions(options_, [this](const std::string& m) { Log(m); }), stub_.get(),
               [this](const AttemptKey& key, Outbox::Settlement, const std::string&) {
@@ -224,6 +199,8 @@ absl::Status Agent::Run() {
 void Agent::RunAttempt(const v1::TrialAssignment& trial, const std::string& worker_id) {
   namespace fs = std::filesystem;
   const AttemptKey key{trial.trial_id(), trial.attempt()};
+  const int world_size = std::max(1, trial.world_size());
+  const int rank = world_size > 1 ? trial.rank() : 0;
   const fs::path dir = fs::path(options_.work_dir) / absl::StrCat("trial-", key.trial_id) /
                        absl::StrCat("attempt-", key.attempt);
   outbox_.Open(key, worker_id);
@@ -233,10 +210,12 @@ void Agent::RunAttempt(const v1::TrialAssignment& trial, const std::string& work
     current_.active = true;
     current_.key = key;
   }
-  Log(absl::StrCat(Name(key), " in ", dir.string()));
+  Log(absl::StrCat(Name(key),
+                   world_size > 1 ? absl::StrCat(" (rank ", rank, " of ", world_size, ")") : "",
+                   " in ", dir.string()));
 
   std::optional<AttemptEnd> end;
-  if (absl::Status s = PrepareDirectory(dir, trial.config_yaml()); !s.ok()) {
+  if (absl::Status s = PrepareAttemptDirectory(dir, trial.config_yaml()); !s.ok()) {
     end = AttemptEnd{false, v1::FAILURE_CRASH,
                      absl::StrCat("cannot prepare the trial directory: ", s.message())};
   }
@@ -260,15 +239,43 @@ void Agent::RunAttempt(const v1::TrialAssignment& trial, const std::string& work
       end = AttemptEndFor(ExitStatus{}, /*worker_stopping=*/true, "");
     }
   }
+  // Rank 0 listens on a free port (0) of the address the others will use.
+  std::string master = absl::StrCat(advertise_address_, ":0");
+  if (run && rank > 0) {
+    const absl::StatusOr<v1::Rendezvous> rendezvous = WaitForRendezvous(key, worker_id);
+    bool stopping = false;
+    bool stop_requested = false;
+    {
+      absl::MutexLock lock(&mu_);
+      stopping = stopping_;
+      stop_requested = current_.stop_requested;
+    }
+    if (stopping) {
+      run = false;
+      end = AttemptEndFor(ExitStatus{}, /*worker_stopping=*/true, "");
+    } else if (stop_requested) {
+      run = false;  // by a heartbeat answer: nothing to report
+    } else if (rendezvous.ok()) {
+      master = absl::StrCat(rendezvous->master_address(), ":", rendezvous->master_port());
+      Log(absl::StrCat(Name(key), ": rank 0's rendezvous is at ", master));
+    } else if (IsStaleAttempt(rendezvous.status())) {
+      run = false;
+      Log(absl::StrCat(Name(key), " is no longer this worker's: ", rendezvous.status().message()));
+      outbox_.Drop(key, "the coordinator refused its rendezvous poll");
+    } else {
+      run = false;
+      end = AttemptEnd{false, v1::FAILURE_PEER_LOST,
+                       rendezvous.status().code() == absl::StatusCode::kDeadlineExceeded
+                           ? std::string(rendezvous.status().message())
+                           : absl::StrCat("cannot fetch rank 0's rendezvous: ",
+                                          rendezvous.status().ToString())};
+    }
+  }
   if (run) {
     const std::string log_path = (dir / "train.log").string();
     SubprocessOptions spawn;
-    spawn.argv = {
-        options_.trainer_path, "--config",          (dir / "trial.yaml").string(), "--out",
-        dir.string(),          "--checkpoint-links"};
-    if (options_.trainer_threads > 0) {
-      spawn.argv.insert(spawn.argv.end(), {"--threads", std::to_string(options_.trainer_threads)});
-    }
+    spawn.argv = TrainerArgv(TrainerCommand{options_.trainer_path, dir.string(),
+                                            options_.trainer_threads, world_size, rank, master});
     spawn.capture_stdout = true;
     spawn.stderr_file = log_path;
     absl::StatusOr<std::unique_ptr<TrainerProcess>> trainer =
@@ -283,7 +290,7 @@ void Agent::RunAttempt(const v1::TrialAssignment& trial, const std::string& work
         // A stop that came while it started.
         if (Interrupted()) current_.trainer->Stop();
       }
-      RelayOutput(key, dir.string(), **trainer);
+      RelayOutput(key, rank, dir.string(), **trainer);
       const ExitStatus exit = (*trainer)->Wait();
       bool stopping = false;
       {
@@ -292,6 +299,10 @@ void Agent::RunAttempt(const v1::TrialAssignment& trial, const std::string& work
         stopping = stopping_;
       }
       end = AttemptEndFor(exit, stopping, LastLineOfFile(log_path));
+      if (rank > 0 && end->finished) {
+        Log(absl::StrCat(Name(key), ": rank ", rank, " finished; rank 0 reports the trial's end"));
+        end.reset();
+      }
     }
   }
 
@@ -378,10 +389,32 @@ Agent::Fetch Agent::FetchCheckpoint(const v1::TrialAssignment& trial, const std:
   return Fetch::kReady;
 }
 
-void Agent::RelayOutput(const AttemptKey& key, const std::string& dir, TrainerProcess& trainer) {
+absl::StatusOr<v1::Rendezvous> Agent::WaitForRendezvous(const AttemptKey& key,
+                                                        const std::string& worker_id) {
+  Log(absl::StrCat(Name(key), ": waiting for rank 0's rendezvous"));
+  v1::GetRendezvousRequest request;
+  request.set_worker_id(worker_id);
+  request.set_trial_id(key.trial_id);
+  request.set_attempt(key.attempt);
+  RendezvousWaitOptions wait;
+  wait.timeout = absl::Milliseconds(options_.rendezvous_timeout_ms);
+  wait.poll = [&](v1::GetRendezvousResponse* response) {
+    return CallFromRunThread(absl::Now() + absl::Milliseconds(options_.rpc_timeout_ms),
+                             [&](grpc::ClientContext* context) {
+                               return FromGrpcStatus(
+                                   stub_->GetRendezvous(context, request, response));
+                             });
+  };
+  wait.sleep = [this](absl::Duration delay) { return !SleepInterrupted(delay); };
+  return AwaitRendezvous(wait);
+}
+
+void Agent::RelayOutput(const AttemptKey& key, int rank, const std::string& dir,
+                        TrainerProcess& trainer) {
   TrainerOutputParser parser;
   std::string line;
   while (trainer.ReadLine(&line)) {
+    if (rank > 0) continue;  // the trial's reports are rank 0's
     absl::StatusOr<TrainerEvent> event = parser.Consume(line);
     if (!event.ok()) {
       Log(absl::StrCat(Name(key), ": ignoring ", event.status().message()));
@@ -391,6 +424,13 @@ void Agent::RelayOutput(const AttemptKey& key, const std::string& dir, TrainerPr
       case TrainerEvent::Kind::kEpochMetrics:
         outbox_.AddMetrics(key, event->epoch, event->metrics);
         break;
+      case TrainerEvent::Kind::kRendezvous: {
+        v1::Rendezvous rendezvous;
+        rendezvous.set_master_address(advertise_address_);
+        rendezvous.set_master_port(event->port);
+        outbox_.AddRendezvous(key, rendezvous);
+        break;
+      }
       case TrainerEvent::Kind::kCheckpointSaved:
         outbox_.AddCheckpoint(key, event->epoch,
                               (std::filesystem::path(dir) / event->path).string());

@@ -4,24 +4,43 @@
 // reports how the trial ended. A crashed trainer is a failed attempt (with
 // its exit status and last stderr line), never a crashed agent.
 //
+// A data-parallel trial runs as a gang of world_size ranks, one per worker,
+// leased to all of them at once; the lease names this worker's rank. Rank 0
+// hosts the gang's rendezvous and speaks for the trial (its metrics,
+// checkpoints and end); a rank k > 0 only trains, and reports only its own
+// failure. A lone rank (world_size <= 1) is an ordinary trial.
+//
 // One attempt, step by step:
-//   1. The lease names the attempt; if the coordinator holds a checkpoint of
-//      an earlier attempt (checkpoint_epoch >= 0) it is downloaded into the
-//      attempt's directory as checkpoint.pt first, so the trainer resumes
-//      from it (a NotFound or corrupt download: start afresh).
-//   2. The trainer runs with --checkpoint-links. Its stdout
-//      (trainer_output.h) goes into the Outbox as it comes: each epoch's
-//      metrics at its epoch_end line, each checkpoint at its checkpoint
-//      event. The Outbox delivers them in order on its own thread, so the
-//      trainer never waits on the coordinator.
-//   3. When the trainer ends, the attempt's end (attempt_end.h) is queued
-//      behind its reports, and the agent waits until the coordinator has
-//      answered them all before leasing the next trial.
+//   1. The lease names the attempt and the rank; if the coordinator holds a
+//      checkpoint of an earlier attempt (checkpoint_epoch >= 0) every rank
+//      downloads it into the attempt's directory as checkpoint.pt first, so
+//      its trainer resumes from it (a NotFound or corrupt download: start
+//      afresh).
+//   2. A rank k > 0 waits for rank 0's rendezvous (rendezvous_wait.h): it
+//      polls GetRendezvous for at most rendezvous_timeout_ms, then reports
+//      FailTrial FAILURE_PEER_LOST without starting its trainer.
+//   3. The trainer runs (trainer_command.h). A lone rank and rank 0 get
+//      --checkpoint-links; the ranks of a data-parallel trial get
+//      --world-size, --rank and --master: rank 0 listens at
+//      advertise_address on a free port, the others join at the
+//      rendezvous. Rank 0's stdout (trainer_output.h) goes into the Outbox
+//      as it comes: the rendezvous event at once (ReportRendezvous with
+//      advertise_address and the port; the trainer prints it before any
+//      metrics, so it is sent first), each epoch's metrics at its epoch_end
+//      line, each checkpoint at its checkpoint event. The Outbox delivers
+//      them in order on its own thread, so the trainer never waits on the
+//      coordinator. A rank k > 0's stdout is read and dropped: the
+//      coordinator takes the trial's reports from rank 0 only.
+//   4. When the trainer ends, the attempt's end (attempt_end.h) is queued
+//      behind its reports (a rank k > 0 queues a failure only: rank 0
+//      reports the trial's success), and the agent waits until the
+//      coordinator has answered them all before leasing the next trial.
 // The coordinator stops an attempt through a heartbeat answer (cancelled,
-// or leased to another attempt), a stale answer to a report
+// or leased to another attempt; every rank heartbeats its trial as
+// running), a stale answer to a report or to GetRendezvous
 // (FailedPrecondition/NotFound) or a ReportMetrics stop (pruned): the
-// trainer gets SIGTERM (SIGKILL after kill_grace_ms) and nothing more of
-// the attempt is reported.
+// rendezvous wait ends, or the trainer gets SIGTERM (SIGKILL after
+// kill_grace_ms), and nothing more of the attempt is reported.
 //
 // The worker id survives coordinator restarts (the coordinator keeps it);
 // the agent registers again only when the coordinator says it does not know
@@ -41,6 +60,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/client_context.h"
@@ -55,11 +75,19 @@ struct AgentOptions {
   std::string trainer_path;         // the sslsweep-train binary
   std::string work_dir;             // trial directories go here
   std::string hostname;
+  // How the other ranks of a data-parallel trial reach this worker's rank
+  // 0 (empty: `hostname`). Its trainer also binds its Gloo transport to
+  // it, so it must resolve to an address of this host that the other
+  // workers can reach, not a wildcard like 0.0.0.0.
+  std::string advertise_address;
   int trainer_threads = 0;            // > 0: passed to the trainer as --threads
   int connect_timeout_ms = 30'000;    // how long to try the first registration
   int rpc_timeout_ms = 10'000;        // deadline of each unary call
   int transfer_timeout_ms = 600'000;  // deadline of each checkpoint transfer
   int kill_grace_ms = 5'000;          // SIGTERM, then SIGKILL after this
+  // How long a rank k > 0 waits for rank 0's rendezvous before it gives
+  // the attempt up (FAILURE_PEER_LOST).
+  int rendezvous_timeout_ms = 300'000;
   // After Stop(): how long unacknowledged reports are still retried before
   // the agent gives up on them (the coordinator's lease expiry takes over).
   int drain_timeout_ms = 10'000;
@@ -79,9 +107,10 @@ class Agent {
   // connect_timeout_ms at start, or with the coordinator's status if it
   // refuses the registration.
   absl::Status Run();
-  // Asks Run() to end: no new lease; a running trainer gets SIGTERM and its
-  // attempt is released (FAILURE_RELEASED: back to the queue); reports still
-  // queued are retried for drain_timeout_ms. Idempotent.
+  // Asks Run() to end: no new lease; a running trainer gets SIGTERM (a
+  // rendezvous wait ends) and its attempt is released (FAILURE_RELEASED:
+  // back to the queue); reports still queued are retried for
+  // drain_timeout_ms. Idempotent.
   void Stop();
 
  private:
@@ -101,8 +130,15 @@ class Agent {
   void RunAttempt(const v1::TrialAssignment& trial, const std::string& worker_id);
   Fetch FetchCheckpoint(const v1::TrialAssignment& trial, const std::string& worker_id,
                         const std::string& dir);
-  // Relays the trainer's stdout into the outbox until it closes.
-  void RelayOutput(const AttemptKey& key, const std::string& dir, TrainerProcess& trainer);
+  // Rank k > 0: polls GetRendezvous until rank 0's rendezvous is ready
+  // (AwaitRendezvous's results; Cancelled when Stop() or a stop of the
+  // attempt interrupts it).
+  absl::StatusOr<v1::Rendezvous> WaitForRendezvous(const AttemptKey& key,
+                                                   const std::string& worker_id);
+  // Reads the trainer's stdout until it closes; rank 0 (or a lone rank)
+  // relays it into the outbox, the other ranks drop it.
+  void RelayOutput(const AttemptKey& key, int rank, const std::string& dir,
+                   TrainerProcess& trainer);
   // Stops the current attempt's trainer if it is `key` (the coordinator
   // asked); true if it was the current attempt and not stopped before.
   bool StopAttempt(const AttemptKey& key);
@@ -121,6 +157,7 @@ class Agent {
 
   // Constant after construction.
   const AgentOptions options_;
+  const std::string advertise_address_;
   const std::unique_ptr<v1::WorkerService::StubInterface> stub_;
 
   mutable absl::Mutex mu_;

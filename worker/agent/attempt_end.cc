@@ -11,6 +11,7 @@ namespace {
 // sslsweep-train's exit codes (worker/trainer/train_main.cc).
 constexpr int kTrainerExitConfig = 2;
 constexpr int kTrainerExitDiverged = 4;
+constexpr int kTrainerExitPeerLost = 5;
 
 }  // namespace
 
@@ -31,6 +32,8 @@ AttemptEnd AttemptEndFor(const ExitStatus& exit, bool worker_stopping,
     end.kind = v1::FAILURE_RELEASED;
     end.reason = "the worker was stopped while the trial ran";
     return end;
+  } else if (exit.exited && exit.code == kTrainerExitPeerLost) {
+    end.kind = v1::FAILURE_PEER_LOST;
   } else {
     end.kind = v1::FAILURE_CRASH;
   }

@@ -1,11 +1,19 @@
 // AttemptEnd: what the worker reports when a trainer process has ended, from
 // its exit status (the exit codes of worker/trainer/train_main.cc):
 //
-//   exit 0                          FinishTrial
+//   exit 0                          FinishTrial (rank 0 or a lone rank; the
+//                                   other ranks of a data-parallel trial
+//                                   report nothing, see agent.h)
 //   exit 4 (diverged)               FailTrial FAILURE_DIVERGED (no retry)
 //   exit 2 (bad configuration)      FailTrial FAILURE_CONFIG (no retry)
 //   the worker stopping (SIGTERM)   FailTrial FAILURE_RELEASED (back to the queue)
+//   exit 5 (lost a peer rank)       FailTrial FAILURE_PEER_LOST (retried; this
+//                                   worker is not blamed)
 //   any other exit, or a signal     FailTrial FAILURE_CRASH (retried)
+//
+// The rows are tried in this order: a diverged or misconfigured trial fails
+// for good even if the worker is stopping; a peer lost while the worker
+// stops is a release (the other ranks report their own loss).
 //
 // A failure's reason is "sslsweep-train <exit status>: <last stderr line>".
 //

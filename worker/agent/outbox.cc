@@ -17,10 +17,12 @@ template <typename... Ts>
 Overloaded(Ts...) -> Overloaded<Ts...>;
 
 // "epoch 3 metrics", for log lines.
-std::string Describe(const std::variant<v1::ReportMetricsRequest, CheckpointUpload,
-                                        v1::FinishTrialRequest, v1::FailTrialRequest>& payload) {
+std::string Describe(const std::variant<v1::ReportRendezvousRequest, v1::ReportMetricsRequest,
+                                        CheckpointUpload, v1::FinishTrialRequest,
+                                        v1::FailTrialRequest>& payload) {
   return std::visit(
       Overloaded{
+          [](const v1::ReportRendezvousRequest&) { return std::string("rendezvous"); },
           [](const v1::ReportMetricsRequest& r) {
             return absl::StrCat("epoch ", r.epoch(), " metrics");
           },
@@ -93,6 +95,14 @@ void Outbox::AddCheckpoint(const AttemptKey& key, int32_t epoch, const std::stri
   upload.epoch = epoch;
   upload.path = path;
   Add(key, std::move(upload));
+}
+
+void Outbox::AddRendezvous(const AttemptKey& key, const v1::Rendezvous& rendezvous) {
+  v1::ReportRendezvousRequest request;
+  request.set_trial_id(key.trial_id);
+  request.set_attempt(key.attempt);
+  *request.mutable_rendezvous() = rendezvous;
+  Add(key, std::move(request));
 }
 
 void Outbox::AddFinish(const AttemptKey& key) {
@@ -297,6 +307,10 @@ absl::Status Outbox::SendOnce(const Item& item, Outcome* outcome) {
 absl::Status Outbox::SendOn(grpc::ClientContext* context, const Item& item, Outcome* outcome) {
   return std::visit(
       Overloaded{
+          [&](const v1::ReportRendezvousRequest& request) {
+            v1::ReportRendezvousResponse response;
+            return FromGrpcStatus(stub_->ReportRendezvous(context, request, &response));
+          },
           [&](const v1::ReportMetricsRequest& request) {
             v1::ReportMetricsResponse response;
             absl::Status status = FromGrpcStatus(stub_->ReportMetrics(context, request, &response));
@@ -332,6 +346,9 @@ void Outbox::Judge(const Item& item, const absl::Status& status, Outcome* outcom
                        outcome->reason));
     } else if (std::holds_alternative<CheckpointUpload>(item.payload)) {
       Log(absl::StrCat(Name(item.key), ": uploaded its ", what));
+    } else if (const auto* r = std::get_if<v1::ReportRendezvousRequest>(&item.payload)) {
+      Log(absl::StrCat(Name(item.key), ": reported its rendezvous at ",
+                       r->rendezvous().master_address(), ":", r->rendezvous().master_port()));
     }
     return;
   }

@@ -1,7 +1,9 @@
 // Outbox: the worker's ordered queue of everything it tells the coordinator
-// about its trials (epoch metrics, checkpoint uploads, the attempt's end),
-// with one sender thread that sends strictly in order, so that nothing
-// about a trial waits on the thread reading its trainer.
+// about its trials (rank 0's rendezvous, epoch metrics, checkpoint uploads,
+// the attempt's end), with one sender thread that sends strictly in order,
+// so that nothing about a trial waits on the thread reading its trainer.
+// The rendezvous goes first because the trainer announces it first: the
+// other ranks wait for it, and rank 0's first metrics wait for them.
 //
 // Delivery: each item is sent until the coordinator answers it. Each call
 // waits for the connection (PrepareCall) up to its timeout, so an item goes
@@ -101,6 +103,8 @@ class Outbox {
                   const std::vector<std::pair<std::string, double>>& metrics);
   // `path` is the checkpoint file after `epoch` epochs; the Outbox deletes it.
   void AddCheckpoint(const AttemptKey& key, int32_t epoch, const std::string& path);
+  // Rank 0's rendezvous (ReportRendezvous).
+  void AddRendezvous(const AttemptKey& key, const v1::Rendezvous& rendezvous);
   void AddFinish(const AttemptKey& key);
   void AddFail(const AttemptKey& key, v1::FailureKind kind, const std::string& reason);
 
@@ -118,8 +122,8 @@ class Outbox {
   void GiveUpAt(absl::Time deadline);
 
  private:
-  using Payload = std::variant<v1::ReportMetricsRequest, CheckpointUpload, v1::FinishTrialRequest,
-                               v1::FailTrialRequest>;
+  using Payload = std::variant<v1::ReportRendezvousRequest, v1::ReportMetricsRequest,
+                               CheckpointUpload, v1::FinishTrialRequest, v1::FailTrialRequest>;
   struct Item {
     AttemptKey key;
     Payload payload;

@@ -18,6 +18,17 @@ absl::Status NotALine(const std::string& line, const std::string& why) {
 absl::StatusOr<TrainerEvent> TrainerOutputParser::Consume(const std::string& line) {
   const nlohmann::json record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (!record.is_object()) return NotALine(line, "no JSON object");
+  if (const auto event = record.find("event"); event != record.end() && *event == "rendezvous") {
+    const auto port = record.find("port");
+    if (port == record.end() || !port->is_number_integer() || port->get<int64_t>() < 1 ||
+        port->get<int64_t>() > 65535) {
+      return NotALine(line, "a rendezvous event needs a port from 1 to 65535");
+    }
+    TrainerEvent rendezvous;
+    rendezvous.kind = TrainerEvent::Kind::kRendezvous;
+    rendezvous.port = static_cast<int32_t>(port->get<int64_t>());
+    return rendezvous;
+  }
   const auto epoch_field = record.find("epoch");
   if (epoch_field == record.end() || !epoch_field->is_number_integer() ||
       epoch_field->get<int64_t>() < 0 ||

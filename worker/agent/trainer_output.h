@@ -5,6 +5,10 @@
 //   {"epoch":E,"name":N,"value":V}                         gathered per epoch
 //   {"epoch":E,"event":"epoch_end"}                        -> EpochMetrics
 //   {"epoch":E,"event":"checkpoint","path":"checkpoint-E.pt"} -> CheckpointSaved
+//   {"event":"rendezvous","port":P}                        -> Rendezvous
+//
+// The rendezvous line comes from rank 0 of a data-parallel trial once it
+// listens on port P (worker/trainer/train_main.cc), before any metrics.
 //
 // An epoch's values are reported at its epoch_end line only, so a partial
 // epoch (the trainer died mid-way) is never reported.
@@ -29,11 +33,13 @@ struct TrainerEvent {
     kNone,             // a value line, or an epoch_end without values
     kEpochMetrics,     // `epoch` ended with `metrics`
     kCheckpointSaved,  // `path` (relative to the trainer's out dir) holds `epoch`'s checkpoint
+    kRendezvous,       // rank 0 listens for the other ranks on `port`
   };
   Kind kind = Kind::kNone;
   int32_t epoch = 0;
   std::vector<std::pair<std::string, double>> metrics;  // sorted by name
   std::string path;
+  int32_t port = 0;
 };
 
 class TrainerOutputParser {

@@ -1,6 +1,11 @@
 // sslsweep-worker: the agent process. Composition root only.
 //
 //   sslsweep-worker --coordinator 127.0.0.1:50051 [--work-dir DIR]
+//                   [--advertise-address HOST] [--rendezvous-timeout-ms MS]
+//
+// --advertise-address is how the other ranks of a data-parallel trial reach
+// this worker when it runs rank 0 (default: the hostname); it must resolve
+// to an address of this host that the other workers can reach.
 //
 // SIGINT/SIGTERM stop the agent (Agent::Stop): a running trial is released
 // back to the coordinator's queue, reports still queued are delivered for up
@@ -39,6 +44,7 @@ int main(int argc, char** argv) {
   options.trainer_path = sslsweep::ExecutableDir() + "/sslsweep-train";
   options.work_dir = "sslsweep-work";
   options.hostname = Hostname();
+  options.advertise_address = options.hostname;
 
   CLI::App app{"sslsweep worker: leases trials from a coordinator and runs them"};
   app.add_option("--coordinator", address,
@@ -55,6 +61,15 @@ int main(int argc, char** argv) {
   app.add_option("--connect-timeout-ms", options.connect_timeout_ms,
                  "how long to try to reach the coordinator at start")
       ->check(CLI::Range(0, 3'600'000))
+      ->capture_default_str();
+  app.add_option("--advertise-address", options.advertise_address,
+                 "host name or IP address at which the other ranks of a data-parallel trial "
+                 "reach this worker's rank 0 (default: the hostname)")
+      ->capture_default_str();
+  app.add_option("--rendezvous-timeout-ms", options.rendezvous_timeout_ms,
+                 "how long a rank k > 0 waits for rank 0's rendezvous before it gives the "
+                 "attempt up")
+      ->check(CLI::Range(0, 86'400'000))
       ->capture_default_str();
   app.add_option("--drain-timeout-ms", options.drain_timeout_ms,
                  "after SIGTERM, how long to keep delivering queued reports")
