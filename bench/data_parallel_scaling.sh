@@ -15,9 +15,9 @@
 # machines ranks share the cores: 2 ranks can at best double one rank's
 # speed and 4 ranks cannot do better than 2, so the efficiency of 4 is at
 # most 0.5; what the figures measure is the cost of the synchronisation
-# (all-gathers, synchronised BatchNorm, gradient all-reduce) and of every
-# rank augmenting the whole global batch, not a speed-up this machine can
-# show.
+# (all-gathers, synchronised BatchNorm, gradient all-reduce) and of the work
+# every rank repeats (the loss on the gathered global batch; each rank
+# augments only its own rows), not a speed-up this machine can show.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,7 +1,8 @@
 // Tests of the augmentations (worker/trainer/augment): shapes and range,
-// seeding, each op's probability 0 and 1, the exact effects that can be
-// checked (grayscale, solarize, flip, blur of a constant, what each colour
-// adjustment preserves), and 1-channel images. A disabled test times a batch
+// seeding, rows of a batch augmented alone, each op's probability 0 and 1,
+// the exact effects that can be checked (grayscale, solarize, flip, blur of a
+// constant, what each colour adjustment preserves), and 1-channel images. A
+// disabled test times a batch
 // (--gtest_also_run_disabled_tests --gtest_filter='*Benchmark*').
 
 #include <algorithm>
@@ -119,6 +120,56 @@ TEST(AugmentTest, EachImageGetsItsOwnView) {
   torch::manual_seed(3);
   const torch::Tensor views = AugmentView(twins, AugmentConfig(), 1);
   EXPECT_FALSE(torch::allclose(views[0], views[1]));
+}
+
+// A data-parallel rank augments its own rows of the global batch: they must
+// be exactly the rows that augmenting the whole batch gives, and the
+// generator must end where it would, whatever rows and batch sizes.
+TEST(AugmentTest, AugmentingSomeRowsGivesThoseRowsOfTheWholeBatch) {
+  AugmentConfig every_op;  // each op on some images of either view
+  every_op.solarize_prob_view1 = 0.3;
+  for (int64_t channels : {1, 3}) {
+    for (int64_t batch : {1, 7, 64}) {
+      const torch::Tensor images = Images(channels, batch, 24);
+      for (int view : {1, 2}) {
+        torch::manual_seed(12);
+        const torch::Tensor whole = AugmentView(images, every_op, view);
+        const torch::Tensor after_whole = torch::rand({4});
+        // Halves, an odd split, single rows at both ends, and the whole batch.
+        const std::vector<std::pair<int64_t, int64_t>> ranges = {
+            {0, batch / 2},
+            {batch / 2, batch},
+            {0, 1},
+            {batch - 1, batch},
+            {batch / 3, batch - batch / 5},
+            {0, batch}};
+        for (const auto& [begin, end] : ranges) {
+          if (begin >= end) continue;
+          SCOPED_TRACE("channels " + std::to_string(channels) + " batch " +
+                       std::to_string(batch) + " view " + std::to_string(view) +
+                       " rows " + std::to_string(begin) + ".." +
+                       std::to_string(end));
+          torch::manual_seed(12);
+          const torch::Tensor part = AugmentViewRows(
+              images.slice(0, begin, end), {begin, batch}, every_op, view);
+          EXPECT_TRUE(torch::equal(torch::rand({4}), after_whole))
+              << "the generator advanced otherwise";
+          ASSERT_EQ(part.sizes(), images.slice(0, begin, end).sizes());
+          EXPECT_TRUE(torch::equal(part, whole.slice(0, begin, end)))
+              << "max difference "
+              << (part - whole.slice(0, begin, end)).abs().max().item<float>();
+        }
+      }
+    }
+  }
+}
+
+TEST(AugmentTest, RowsMustLieInTheBatch) {
+  const torch::Tensor images = Images(3, 4);
+  EXPECT_THROW(AugmentViewRows(images, {-1, 8}, AugmentConfig(), 1),
+               c10::Error);
+  EXPECT_THROW(AugmentViewRows(images, {5, 8}, AugmentConfig(), 1), c10::Error);
+  EXPECT_THROW(AugmentViewRows(images, {0, 3}, AugmentConfig(), 1), c10::Error);
 }
 
 TEST(AugmentTest, ProbabilityZeroIsTheIdentity) {

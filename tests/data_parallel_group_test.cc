@@ -1,5 +1,7 @@
 // DataParallelGroup: ranks as threads of one process, connected over Gloo on
-// loopback as separate processes would be.
+// loopback as separate processes would be; with CUDA tensors, over NCCL too,
+// rank r on device r (GTEST_SKIP without a CUDA LibTorch, NCCL and the
+// devices: no GPU on CI).
 
 #include "worker/trainer/data_parallel_group.h"
 
@@ -18,10 +20,12 @@ using ::testing::HasSubstr;
 
 // Runs `body(group)` on `world_size` ranks, rank 0 on a free port that it
 // hands to the others, and returns each rank's status.
+// With `cuda`, rank r computes on CUDA device r.
 std::vector<absl::Status> RunRanks(
     int world_size, int64_t bucket_bytes,
     const std::function<absl::Status(DataParallelGroup&)>& body,
-    std::chrono::milliseconds timeout = std::chrono::milliseconds(20'000)) {
+    std::chrono::milliseconds timeout = std::chrono::milliseconds(20'000),
+    bool cuda = false) {
   std::promise<int> port;
   std::shared_future<int> port_ready = port.get_future().share();
   std::vector<absl::Status> statuses(world_size);
@@ -33,6 +37,7 @@ std::vector<absl::Status> RunRanks(
       options.world_size = world_size;
       options.bucket_bytes = bucket_bytes;
       options.timeout = timeout;
+      options.cuda_device = cuda ? rank : -1;
       if (rank == 0) {
         options.on_listening = [&](int p) { port.set_value(p); };
       } else {
@@ -179,6 +184,120 @@ TEST(DataParallelGroupTest, BadOptionsNameTheField) {
   options.world_size = 0;
   EXPECT_THAT(DataParallelGroup::Connect(options).status().message(),
               HasSubstr("world_size"));
+  options.world_size = 1;
+  options.rank = 0;
+  options.cuda_device = -2;
+  EXPECT_THAT(DataParallelGroup::Connect(options).status().message(),
+              HasSubstr("cuda_device"));
+}
+
+// Runs everywhere: no machine has a millionth device. The refusal comes
+// before the rendezvous (port 1 would fail it as Unavailable), so that the
+// other ranks are not kept waiting for this one.
+TEST(DataParallelGroupTest, ACudaDeviceWithoutNcclOrWithoutTheDeviceIsRefusedFirst) {
+  DataParallelOptions options;
+  options.world_size = 2;
+  options.rank = 1;
+  options.master_port = 1;
+  options.cuda_device = 1 << 20;
+  const absl::Status status = DataParallelGroup::Connect(options).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_THAT(status.message(), HasSubstr(DataParallelGroup::SupportsCuda()
+                                              ? "CUDA device 1048576: this machine has "
+                                              : "this trainer was built without NCCL"));
+}
+
+// Whether `ranks` ranks can compute on CUDA devices 0 to ranks - 1 here.
+bool CanRunCudaRanks(int ranks) {
+  return DataParallelGroup::SupportsCuda() && torch::cuda::is_available() &&
+         static_cast<int>(torch::cuda::device_count()) >= ranks;
+}
+
+// One rank's part of CheckCudaCollectives: rank r on device r.
+absl::Status CheckCudaCollectivesOnRank(DataParallelGroup& group) {
+  const int r = group.rank();
+  const double R = group.world_size();
+  const auto cuda = torch::TensorOptions().device(torch::kCUDA, r);
+  const auto bf16 = cuda.dtype(torch::kBFloat16);
+  // Gradients: rank r's are r + 1 times a pattern, in fp32 (one parameter
+  // channels_last, so not contiguous) and bf16.
+  auto weight = torch::zeros({4, 3}, cuda).requires_grad_();
+  auto conv = torch::zeros({2, 3, 2, 2}, cuda)
+                  .contiguous(at::MemoryFormat::ChannelsLast)
+                  .requires_grad_();
+  auto bias = torch::zeros({3}, bf16).requires_grad_();
+  auto unused = torch::zeros({2}, cuda).requires_grad_();
+  const torch::Tensor pattern = torch::arange(24, cuda.dtype(torch::kFloat)).view({2, 3, 2, 2});
+  weight.mutable_grad() = torch::full({4, 3}, r + 1.0, cuda);
+  conv.mutable_grad() = (pattern * (r + 1)).contiguous(at::MemoryFormat::ChannelsLast);
+  bias.mutable_grad() = torch::full({3}, 10.0 * (r + 1), bf16);
+  if (auto s = group.AverageGradients({weight, conv, bias, unused}); !s.ok()) return s;
+  EXPECT_TRUE(torch::allclose(weight.grad().cpu(), torch::full({4, 3}, (R + 1) / 2)));
+  EXPECT_TRUE(torch::allclose(conv.grad().cpu(), (pattern * ((R + 1) / 2)).cpu()));
+  EXPECT_TRUE(torch::equal(bias.grad().cpu().to(torch::kFloat), torch::full({3}, 5 * (R + 1))));
+  EXPECT_TRUE(torch::equal(unused.grad().cpu(), torch::zeros({2})));
+
+  // AllGatherRows: rank q's rows are q; the backward sums over the ranks
+  // the gradient of this rank's rows.
+  auto local = torch::full({2, 3}, static_cast<float>(r), cuda).requires_grad_();
+  const torch::Tensor gathered = group.AllGatherRows(local);
+  std::vector<torch::Tensor> rows;
+  for (int q = 0; q < group.world_size(); ++q) {
+    rows.push_back(torch::full({2, 3}, static_cast<float>(q)));
+  }
+  const torch::Tensor expected = torch::cat(rows);
+  EXPECT_TRUE(torch::equal(gathered.cpu(), expected));
+  const torch::Tensor weights =
+      torch::arange(gathered.numel(), cuda.dtype(torch::kFloat)).view_as(gathered);
+  (gathered * weights).sum().backward();
+  EXPECT_TRUE(torch::allclose(local.grad().cpu(), (weights.narrow(0, 2 * r, 2) * R).cpu()))
+      << "rank " << r;
+  const torch::Tensor gathered_bf16 = group.AllGatherRows(local.detach().to(torch::kBFloat16));
+  EXPECT_TRUE(torch::equal(gathered_bf16.cpu().to(torch::kFloat), expected));
+
+  // AllReduceSum: the sum, and the backward sums the ranks' gradients.
+  auto x = torch::full({3}, r + 1.0f, cuda).requires_grad_();
+  const torch::Tensor sum = group.AllReduceSum(x);
+  EXPECT_TRUE(torch::allclose(sum.cpu(), torch::full({3}, R * (R + 1) / 2)));
+  sum.sum().backward();
+  EXPECT_TRUE(torch::allclose(x.grad().cpu(), torch::full({3}, R)));
+
+  // Broadcast: rank 0's values, through host memory.
+  auto t = torch::full({5}, r + 7.0f, cuda);
+  if (auto s = group.Broadcast({t}); !s.ok()) return s;
+  EXPECT_TRUE(torch::equal(t.cpu(), torch::full({5}, 7.0f)));
+
+  // A dtype NCCL does not take is refused alike on every rank, before any
+  // collective (so nothing hangs).
+  auto wide = torch::zeros({2}, cuda.dtype(torch::kDouble)).requires_grad_();
+  wide.mutable_grad() = torch::ones({2}, cuda.dtype(torch::kDouble));
+  const absl::Status refused = group.AverageGradients({weight, wide});
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
+  EXPECT_THAT(refused.message(), HasSubstr("float32 or bfloat16"));
+  return absl::OkStatus();
+}
+
+// Every differentiable collective, AverageGradients and Broadcast on
+// `ranks` ranks with CUDA tensors (so over NCCL), against the values that
+// one process computes.
+void CheckCudaCollectives(int ranks) {
+  for (int64_t bucket_bytes : {int64_t{16}, int64_t{25} << 20}) {  // many buckets, one
+    const auto statuses = RunRanks(ranks, bucket_bytes, CheckCudaCollectivesOnRank,
+                                   std::chrono::milliseconds(60'000), /*cuda=*/true);
+    for (int rank = 0; rank < ranks; ++rank) {
+      EXPECT_TRUE(statuses[rank].ok()) << "rank " << rank << ": " << statuses[rank];
+    }
+  }
+}
+
+TEST(DataParallelGroupTest, OneCudaRankGoesOverNccl) {
+  if (!CanRunCudaRanks(1)) GTEST_SKIP() << "needs a CUDA LibTorch, NCCL and a CUDA device";
+  CheckCudaCollectives(1);
+}
+
+TEST(DataParallelGroupTest, TwoCudaRanksAverageAndGatherOverNccl) {
+  if (!CanRunCudaRanks(2)) GTEST_SKIP() << "needs a CUDA LibTorch, NCCL and two CUDA devices";
+  CheckCudaCollectives(2);
 }
 
 }  // namespace

@@ -1,10 +1,14 @@
 // Data-parallel training is exact: sslsweep-train as two Gloo ranks (two
 // processes on loopback) and as one process with the same global batch end
-// with the same parameters and report the same metrics.
+// with the same parameters and report the same metrics. A rank whose peer
+// dies exits with code 5.
 
+#include <chrono>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
@@ -12,6 +16,7 @@
 
 #include <torch/torch.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -23,6 +28,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
+using ::testing::StartsWith;
 
 const std::string kTrain = std::string(SSLSWEEP_BIN_DIR) + "/sslsweep-train";
 
@@ -193,6 +199,64 @@ TEST(DataParallelTrainerTest, ABatchTheRanksCannotShareIsAConfigurationError) {
   }
   EXPECT_EQ(bad->Wait().code, 2);
   EXPECT_THAT(ReadFile(dir / "bad.err"), HasSubstr("--master"));
+}
+
+// A rank whose peer dies exits with its own code (5), the last stderr line
+// naming the loss, at once rather than after the collectives' timeout.
+TEST(DataParallelTrainerTest, ARankWhosePeerIsKilledExitsWithLostPeer) {
+  const std::filesystem::path dir = TempDir("dp-kill");
+  // Far more epochs than the test waits for: rank 0 cannot finish before
+  // rank 1 is killed, since every step waits for both.
+  std::string trial = kTrial;
+  trial.replace(trial.find("epochs: 2"), 9, "epochs: 100");
+  const std::string config = WriteFile((dir / "trial.yaml").string(), trial);
+  auto rank0 = Start({kTrain, "--config", config, "--out", (dir / "rank0").string(),
+                      "--world-size", "2", "--rank", "0", "--master", "127.0.0.1:0"},
+                     (dir / "rank0.err").string());
+  ASSERT_NE(rank0, nullptr);
+  std::string line;
+  int port = 0;
+  while (port == 0 && rank0->ReadLine(&line)) {
+    const auto json = nlohmann::json::parse(line, nullptr, false);
+    if (json.is_object() && json.value("event", "") == "rendezvous") port = json["port"];
+  }
+  ASSERT_GT(port, 0) << ReadFile(dir / "rank0.err");
+  auto rank1 = Start({kTrain, "--config", config, "--out", (dir / "rank1").string(),
+                      "--world-size", "2", "--rank", "1", "--master",
+                      "127.0.0.1:" + std::to_string(port)},
+                     (dir / "rank1.err").string());
+  ASSERT_NE(rank1, nullptr);
+  // Rank 0 from here on in its own thread, which drains its stdout (a full
+  // pipe would stall it) and reaps it.
+  auto rank0_exit = std::async(std::launch::async, [&rank0] {
+    std::string ignored;
+    while (rank0->ReadLine(&ignored)) {
+    }
+    return rank0->Wait();
+  });
+  // Should an assertion below return early: the thread ends with rank 0.
+  const absl::Cleanup stop_rank0 = [&rank0] { rank0->Signal(SIGKILL); };
+
+  // Training has started once rank 1 reports epoch 1's loss.
+  bool trained = false;
+  while (!trained && rank1->ReadLine(&line)) {
+    const auto json = nlohmann::json::parse(line, nullptr, false);
+    trained = json.is_object() && json.value("name", "") == "loss/total";
+  }
+  ASSERT_TRUE(trained) << ReadFile(dir / "rank1.err");
+  rank1->Signal(SIGKILL);
+  EXPECT_FALSE(rank1->Wait().exited);
+
+  ASSERT_EQ(rank0_exit.wait_for(std::chrono::seconds(20)), std::future_status::ready)
+      << "rank 0 still ran 20 s after rank 1 was killed:\n"
+      << ReadFile(dir / "rank0.err");
+  const ExitStatus status = rank0_exit.get();
+  const std::string err = ReadFile(dir / "rank0.err");
+  EXPECT_TRUE(status.exited) << status.Describe();
+  EXPECT_EQ(status.code, 5) << err;
+  std::string last = err.substr(0, err.find_last_not_of('\n') + 1);
+  last = last.substr(last.rfind('\n') + 1);
+  EXPECT_THAT(last, StartsWith("sslsweep-train: lost a peer rank: ")) << err;
 }
 
 }  // namespace

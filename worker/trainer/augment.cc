@@ -194,37 +194,78 @@ torch::Tensor ConvolveAlong(const torch::Tensor& x,
   return out;
 }
 
-// Blurs each image of x with its own sigma (a [B] tensor) over 2 radius + 1
-// taps per axis.
-torch::Tensor BlurEach(const torch::Tensor& x, const torch::Tensor& sigma,
-                       int64_t radius) {
+// Each image's normalised Gaussian weights over 2 radius + 1 taps, from its
+// sigma ([B]): [B, 2 radius + 1].
+torch::Tensor GaussianWeights(const torch::Tensor& sigma, int64_t radius) {
   const torch::Tensor offsets =
-      torch::arange(-radius, radius + 1, x.options()).view({1, -1});
+      torch::arange(-radius, radius + 1, sigma.options()).view({1, -1});
   const torch::Tensor sigmas = sigma.view({-1, 1});
-  torch::Tensor weights =
+  const torch::Tensor weights =
       torch::exp(-(offsets * offsets) / (2.0 * sigmas * sigmas));
-  weights = weights / weights.sum(1, /*keepdim=*/true);  // [B, taps]
+  return weights / weights.sum(1, /*keepdim=*/true);
+}
+
+// Blurs each image of x with its own weights ([B, 2 radius + 1]) per axis.
+torch::Tensor BlurEach(const torch::Tensor& x, const torch::Tensor& weights,
+                       int64_t radius) {
   return ConvolveAlong(ConvolveAlong(x, weights, radius, 2), weights, radius, 3)
       .clamp_(0.0, 1.0);  // the weights sum to 1 only up to rounding
 }
 
-}  // namespace
+// ---- Each op's random choices, drawn for the whole batch -----------------
+//
+// An op draws its random numbers for every image of the batch and turns
+// them into per-image parameters before it touches an image; Rows() keeps
+// the parameters of contiguous rows, so that those rows can be augmented
+// alone. The parameters are computed for the whole batch even then:
+// transcendental functions (log, exp) may round differently in a kernel's
+// vectorised and scalar paths, and which one an element takes depends on
+// its position in the tensor.
 
-torch::Tensor RandomResizedCrop(const torch::Tensor& images,
-                                const AugmentConfig& config) {
-  CheckImages(images);
+// What the draws need to know of the batch.
+struct BatchShape {
+  int64_t batch = 0;
+  int64_t channels = 0;
+  int64_t height = 0;
+  int64_t width = 0;
+  torch::TensorOptions options;  // the images' dtype and device
+};
+
+// The shape of a batch of `batch` images like those of `images`.
+BatchShape ShapeOf(const torch::Tensor& images, int64_t batch) {
+  return {batch, images.size(1), images.size(2), images.size(3),
+          images.options()};
+}
+
+void CheckCropConfig(const AugmentConfig& config) {
   const double min_scale = config.crop_scale_min;
   const double max_scale = config.crop_scale_max;
   TORCH_CHECK(0 < min_scale && min_scale <= max_scale && max_scale <= 1,
               "RandomResizedCrop needs 0 < crop_scale_min <= crop_scale_max "
               "<= 1, got ",
               min_scale, " and ", max_scale);
-  const int64_t batch = images.size(0);
-  const torch::Tensor u = torch::rand({5, batch}, images.options());
+}
 
+void CheckJitterConfig(const AugmentConfig& config) {
+  TORCH_CHECK(config.hue >= 0 && config.hue <= 0.5,
+              "RandomColorJitter needs 0 <= hue <= 0.5, got ", config.hue);
+}
+
+struct CropChoices {
+  torch::Tensor source_x;  // [B, W] float64: where each output column samples
+  torch::Tensor source_y;  // [B, H] float64: where each output row samples
+
+  CropChoices Rows(int64_t first, int64_t count) const {
+    return {source_x.narrow(0, first, count), source_y.narrow(0, first, count)};
+  }
+};
+
+CropChoices DrawCrop(const BatchShape& shape, const AugmentConfig& config) {
+  const torch::Tensor u = torch::rand({5, shape.batch}, shape.options);
   // Crop width and height as fractions of the image side. For an area
   // fraction a the crop fits (w, h <= 1) iff the ratio is in [a, 1 / a].
-  const torch::Tensor area = Between(u[0], min_scale, max_scale);
+  const torch::Tensor area =
+      Between(u[0], config.crop_scale_min, config.crop_scale_max);
   const torch::Tensor log_area = torch::log(area);
   const torch::Tensor low = log_area.clamp_min(std::log(kMinRatio));
   const torch::Tensor high = (-log_area).clamp_max(std::log(kMaxRatio));
@@ -237,52 +278,70 @@ torch::Tensor RandomResizedCrop(const torch::Tensor& images,
   const torch::Tensor cy = (u[3] * 2 - 1) * (1 - h);
   const torch::Tensor flip =
       1 - 2 * (u[4] < config.flip_prob).to(w.scalar_type());
-  // Axis-aligned, so the bilinear resampling is separable: columns, then
-  // rows, each image at its own coordinates. A flip negates the x scale.
-  const torch::Tensor columns = SourceCoordinates(cx, w * flip, images.size(3));
-  const torch::Tensor rows = SourceCoordinates(cy, h, images.size(2));
-  return ResampleAlong(ResampleAlong(images, columns, 3), rows, 2);
+  // A flip negates the x scale.
+  return {SourceCoordinates(cx, w * flip, shape.width),
+          SourceCoordinates(cy, h, shape.height)};
 }
 
-torch::Tensor RandomColorJitter(const torch::Tensor& images,
-                                const AugmentConfig& config) {
-  CheckImages(images);
-  TORCH_CHECK(config.hue >= 0 && config.hue <= 0.5,
-              "RandomColorJitter needs 0 <= hue <= 0.5, got ", config.hue);
-  const int64_t batch = images.size(0);
-  const torch::Tensor u =
-      torch::rand({1 + kNumJitterOps, batch}, images.options());
-  // A uniformly random permutation of the four adjustments per image.
-  const torch::Tensor order =
-      torch::rand({batch, kNumJitterOps}, images.options())
-          .argsort(/*dim=*/1, /*descending=*/false);
+// Axis-aligned, so the bilinear resampling is separable: columns, then
+// rows, each image at its own coordinates.
+torch::Tensor ApplyCrop(const torch::Tensor& images, const CropChoices& crop) {
+  return ResampleAlong(ResampleAlong(images, crop.source_x, 3), crop.source_y,
+                       2);
+}
 
-  const bool rgb = images.size(1) == 3;
-  const std::array<double, kNumJitterOps> strength = {
-      config.brightness, config.contrast, rgb ? config.saturation : 0.0,
-      rgb ? config.hue : 0.0};
-  std::array<torch::Tensor, kNumJitterOps> factor;
-  for (int op = 0; op < kNumJitterOps; ++op) {
-    factor[op] = op == kHue
-                     ? Between(u[1 + op], -strength[op], strength[op])
-                     : Between(u[1 + op], std::max(0.0, 1 - strength[op]),
-                               1 + strength[op]);
+struct JitterChoices {
+  std::array<double, kNumJitterOps> strength{};  // 0: the adjustment is off
+  torch::Tensor apply;  // [B] bool: whether the image is jittered
+  torch::Tensor order;  // [B, 4] int64: the adjustment of each step
+  std::array<torch::Tensor, kNumJitterOps> factor;  // [B] each
+
+  JitterChoices Rows(int64_t first, int64_t count) const {
+    JitterChoices rows = *this;
+    rows.apply = apply.narrow(0, first, count);
+    rows.order = order.narrow(0, first, count);
+    for (torch::Tensor& f : rows.factor) f = f.narrow(0, first, count);
+    return rows;
   }
+};
+
+JitterChoices DrawJitter(const BatchShape& shape, const AugmentConfig& config) {
+  const torch::Tensor u =
+      torch::rand({1 + kNumJitterOps, shape.batch}, shape.options);
+  JitterChoices jitter;
+  // A uniformly random permutation of the four adjustments per image.
+  jitter.order = torch::rand({shape.batch, kNumJitterOps}, shape.options)
+                     .argsort(/*dim=*/1, /*descending=*/false);
+  const bool rgb = shape.channels == 3;
+  jitter.strength = {config.brightness, config.contrast,
+                     rgb ? config.saturation : 0.0, rgb ? config.hue : 0.0};
+  for (int op = 0; op < kNumJitterOps; ++op) {
+    const double s = jitter.strength[op];
+    jitter.factor[op] = op == kHue
+                            ? Between(u[1 + op], -s, s)
+                            : Between(u[1 + op], std::max(0.0, 1 - s), 1 + s);
+  }
+  jitter.apply = u[0] < config.jitter_prob;
+  return jitter;
+}
+
+torch::Tensor ApplyJitter(const torch::Tensor& images,
+                          const JitterChoices& jitter) {
+  const auto& strength = jitter.strength;
   const bool any_op = std::any_of(strength.begin(), strength.end(),
                                   [](double s) { return s > 0; });
   if (!any_op) return images;
-
   return ReplaceRows(
-      images, Selected(u[0] < config.jitter_prob),
+      images, Selected(jitter.apply),
       [&](const torch::Tensor& selected, const torch::Tensor& rows) {
-        // At step `slot` each image applies the adjustment its permutation puts
-        // there: gathering the images that share one keeps every image's work
-        // to one pass per adjustment.
+        // At step `slot` each image applies the adjustment its permutation
+        // puts there: gathering the images that share one keeps every
+        // image's work to one pass per adjustment.
         torch::Tensor x = selected.clone();  // updated in place below
-        const torch::Tensor x_order = order.index_select(0, rows);
+        const torch::Tensor x_order = jitter.order.index_select(0, rows);
         std::array<torch::Tensor, kNumJitterOps> x_factor;
         for (int op = 0; op < kNumJitterOps; ++op) {
-          x_factor[op] = factor[op].index_select(0, rows);
+          x_factor[op] = jitter.factor[op].index_select(0, rows);
         }
         for (int slot = 0; slot < kNumJitterOps; ++slot) {
           const torch::Tensor op_at_slot = x_order.select(1, slot);
@@ -299,10 +358,13 @@ torch::Tensor RandomColorJitter(const torch::Tensor& images,
       });
 }
 
-torch::Tensor RandomGrayscale(const torch::Tensor& images, double probability) {
-  CheckImages(images);
-  const torch::Tensor apply =
-      torch::rand({images.size(0)}, images.options()) < probability;
+// A coin per image: [B] bool, true with probability `probability`.
+torch::Tensor DrawCoins(const BatchShape& shape, double probability) {
+  return torch::rand({shape.batch}, shape.options) < probability;
+}
+
+torch::Tensor ApplyGrayscale(const torch::Tensor& images,
+                             const torch::Tensor& apply) {
   if (images.size(1) == 1) return images;
   return ReplaceRows(images, Selected(apply),
                      [](const torch::Tensor& x, const torch::Tensor&) {
@@ -310,31 +372,8 @@ torch::Tensor RandomGrayscale(const torch::Tensor& images, double probability) {
                      });
 }
 
-torch::Tensor RandomGaussianBlur(const torch::Tensor& images,
-                                 double probability) {
-  CheckImages(images);
-  const torch::Tensor u = torch::rand({2, images.size(0)}, images.options());
-  const double side_scale =
-      static_cast<double>(std::max(images.size(2), images.size(3))) /
-      kBlurReferenceSide;
-  const torch::Tensor sigma =
-      Between(u[1], kMinBlurSigma * side_scale, kMaxBlurSigma * side_scale);
-  return ReplaceRows(
-      images, Selected(u[0] < probability),
-      [&](const torch::Tensor& x, const torch::Tensor& rows) {
-        const torch::Tensor x_sigma = sigma.index_select(0, rows);
-        // Reflecting needs the radius below each side.
-        const int64_t radius = std::min<int64_t>(
-            static_cast<int64_t>(std::ceil(3 * x_sigma.max().item<double>())),
-            std::min(x.size(2), x.size(3)) - 1);
-        return radius == 0 ? x.clone() : BlurEach(x, x_sigma, radius);
-      });
-}
-
-torch::Tensor RandomSolarize(const torch::Tensor& images, double probability) {
-  CheckImages(images);
-  const torch::Tensor apply =
-      torch::rand({images.size(0)}, images.options()) < probability;
+torch::Tensor ApplySolarize(const torch::Tensor& images,
+                            const torch::Tensor& apply) {
   // min(x, 1 - x) is x below the threshold of 0.5 and 1 - x from it on.
   return ReplaceRows(images, Selected(apply),
                      [](const torch::Tensor& x, const torch::Tensor&) {
@@ -342,17 +381,145 @@ torch::Tensor RandomSolarize(const torch::Tensor& images, double probability) {
                      });
 }
 
+struct BlurChoices {
+  torch::Tensor apply;  // [B] bool: whether the image is blurred
+  // [B, 2 radius + 1]: each blurred image's kernel (zeros for the others).
+  // The largest sigma of the blurred images of the whole batch sets the
+  // radius, which every image's normalisation depends on.
+  torch::Tensor weights;
+  int64_t radius = 0;
+
+  BlurChoices Rows(int64_t first, int64_t count) const {
+    return {apply.narrow(0, first, count), weights.narrow(0, first, count),
+            radius};
+  }
+};
+
+BlurChoices DrawBlur(const BatchShape& shape, double probability) {
+  const torch::Tensor u = torch::rand({2, shape.batch}, shape.options);
+  const double side_scale =
+      static_cast<double>(std::max(shape.height, shape.width)) /
+      kBlurReferenceSide;
+  const torch::Tensor sigma =
+      Between(u[1], kMinBlurSigma * side_scale, kMaxBlurSigma * side_scale);
+  BlurChoices blur;
+  blur.apply = u[0] < probability;
+  const torch::Tensor rows = Selected(blur.apply);
+  if (rows.numel() == 0) {
+    blur.weights = torch::zeros({shape.batch, 1}, shape.options);
+    return blur;
+  }
+  const torch::Tensor blurred_sigma = sigma.index_select(0, rows);
+  // Reflecting needs the radius below each side.
+  blur.radius = std::min<int64_t>(
+      static_cast<int64_t>(std::ceil(3 * blurred_sigma.max().item<double>())),
+      std::min(shape.height, shape.width) - 1);
+  blur.weights =
+      torch::zeros({shape.batch, 2 * blur.radius + 1}, shape.options)
+          .index_copy_(0, rows, GaussianWeights(blurred_sigma, blur.radius));
+  return blur;
+}
+
+torch::Tensor ApplyBlur(const torch::Tensor& images, const BlurChoices& blur) {
+  return ReplaceRows(images, Selected(blur.apply),
+                     [&](const torch::Tensor& x, const torch::Tensor& rows) {
+                       if (blur.radius == 0) return x.clone();
+                       return BlurEach(x, blur.weights.index_select(0, rows),
+                                       blur.radius);
+                     });
+}
+
+// Every random choice of one view, in the order AugmentView applies them.
+struct ViewChoices {
+  CropChoices crop;
+  JitterChoices jitter;
+  torch::Tensor grayscale;  // [B] bool
+  BlurChoices blur;
+  torch::Tensor solarize;  // [B] bool
+
+  ViewChoices Rows(int64_t first, int64_t count) const {
+    return {crop.Rows(first, count), jitter.Rows(first, count),
+            grayscale.narrow(0, first, count), blur.Rows(first, count),
+            solarize.narrow(0, first, count)};
+  }
+};
+
+ViewChoices DrawView(const BatchShape& shape, const AugmentConfig& config,
+                     int view) {
+  // One statement per op: the generator's draws come in this order.
+  ViewChoices choices;
+  choices.crop = DrawCrop(shape, config);
+  choices.jitter = DrawJitter(shape, config);
+  choices.grayscale = DrawCoins(shape, config.grayscale_prob);
+  choices.blur = DrawBlur(
+      shape, view == 1 ? config.blur_prob_view1 : config.blur_prob_view2);
+  choices.solarize = DrawCoins(shape, view == 1 ? config.solarize_prob_view1
+                                                : config.solarize_prob_view2);
+  return choices;
+}
+
+}  // namespace
+
+torch::Tensor RandomResizedCrop(const torch::Tensor& images,
+                                const AugmentConfig& config) {
+  CheckImages(images);
+  CheckCropConfig(config);
+  return ApplyCrop(images, DrawCrop(ShapeOf(images, images.size(0)), config));
+}
+
+torch::Tensor RandomColorJitter(const torch::Tensor& images,
+                                const AugmentConfig& config) {
+  CheckImages(images);
+  CheckJitterConfig(config);
+  return ApplyJitter(images,
+                     DrawJitter(ShapeOf(images, images.size(0)), config));
+}
+
+torch::Tensor RandomGrayscale(const torch::Tensor& images, double probability) {
+  CheckImages(images);
+  return ApplyGrayscale(
+      images, DrawCoins(ShapeOf(images, images.size(0)), probability));
+}
+
+torch::Tensor RandomGaussianBlur(const torch::Tensor& images,
+                                 double probability) {
+  CheckImages(images);
+  return ApplyBlur(images,
+                   DrawBlur(ShapeOf(images, images.size(0)), probability));
+}
+
+torch::Tensor RandomSolarize(const torch::Tensor& images, double probability) {
+  CheckImages(images);
+  return ApplySolarize(images,
+                       DrawCoins(ShapeOf(images, images.size(0)), probability));
+}
+
 torch::Tensor AugmentView(const torch::Tensor& images,
                           const AugmentConfig& config, int view) {
+  return AugmentViewRows(images, {0, images.dim() > 0 ? images.size(0) : 0},
+                         config, view);
+}
+
+torch::Tensor AugmentViewRows(const torch::Tensor& images,
+                              const BatchRows& rows,
+                              const AugmentConfig& config, int view) {
   TORCH_CHECK(view == 1 || view == 2, "AugmentView: view is 1 or 2, got ",
               view);
-  torch::Tensor x = RandomResizedCrop(images, config);
-  x = RandomColorJitter(x, config);
-  x = RandomGrayscale(x, config.grayscale_prob);
-  x = RandomGaussianBlur(
-      x, view == 1 ? config.blur_prob_view1 : config.blur_prob_view2);
-  return RandomSolarize(
-      x, view == 1 ? config.solarize_prob_view1 : config.solarize_prob_view2);
+  CheckImages(images);
+  CheckCropConfig(config);
+  CheckJitterConfig(config);
+  const int64_t count = images.size(0);
+  TORCH_CHECK(rows.first >= 0 && rows.first + count <= rows.batch_size,
+              "AugmentViewRows: rows ", rows.first, " to ", rows.first + count,
+              " are not rows of a batch of ", rows.batch_size);
+  const ViewChoices choices =
+      DrawView(ShapeOf(images, rows.batch_size), config, view)
+          .Rows(rows.first, count);
+  torch::Tensor x = ApplyCrop(images, choices.crop);
+  x = ApplyJitter(x, choices.jitter);
+  x = ApplyGrayscale(x, choices.grayscale);
+  x = ApplyBlur(x, choices.blur);
+  return ApplySolarize(x, choices.solarize);
 }
 
 }  // namespace sslsweep

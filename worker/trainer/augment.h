@@ -14,6 +14,15 @@
 // the views reproducible. Outputs stay in [0, 1]. On 1-channel images
 // saturation, hue and grayscale are the identity.
 //
+// Each op first draws the random choices of the whole batch and turns them
+// into per-image parameters (crop coordinates, factors, blur kernels), and
+// only then touches images. So AugmentViewRows can augment a few rows of a
+// larger batch (a data-parallel rank's share of the global batch) exactly as
+// AugmentView augments them within the whole batch, advancing the generator
+// alike, for the cost of those rows' image work only: an image's view
+// depends on the generator's state and its row in the batch, not on which
+// other rows are computed.
+//
 // Where we follow torchvision and where we differ:
 // - Crop: area fraction uniform in [crop_scale_min, crop_scale_max], aspect
 //   ratio log-uniform in [3/4, 4/3] restricted to the ratios at which the
@@ -61,6 +70,25 @@ namespace sslsweep {
 // config.crop_scale_max <= 1.
 torch::Tensor AugmentView(const torch::Tensor& images,
                           const AugmentConfig& config, int view);
+
+// Where a tensor's images lie in a larger batch: its rows are rows
+// [first, first + its size) of a batch of batch_size images.
+struct BatchRows {
+  int64_t first = 0;
+  int64_t batch_size = 0;
+};
+
+// Rows [rows.first, rows.first + images.size(0)) of AugmentView(batch,
+// config, view), where `images` are those rows of `batch`, a batch of
+// rows.batch_size images: draws the random choices of the whole batch, as
+// AugmentView does (the generator ends in the same state), and computes the
+// views of `images` only. AugmentView(images, config, view) is
+// AugmentViewRows(images, {0, images.size(0)}, config, view).
+// REQUIRES: as AugmentView; 0 <= rows.first and rows.first + images.size(0)
+// <= rows.batch_size.
+torch::Tensor AugmentViewRows(const torch::Tensor& images,
+                              const BatchRows& rows,
+                              const AugmentConfig& config, int view);
 
 // The stages of AugmentView, for tests and for other pipelines.
 

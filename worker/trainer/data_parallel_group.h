@@ -1,7 +1,11 @@
 // DataParallelGroup: the ranks of one data-parallel trial, connected for
-// collectives over c10d: a TCPStore hosted by rank 0 for the rendezvous, and
-// a ProcessGroupGloo for CPU tensors (NCCL for CUDA tensors comes with the
-// GPU build; issue 6).
+// collectives: a c10d TCPStore hosted by rank 0 for the rendezvous, a c10d
+// ProcessGroupGloo for CPU tensors and, when the ranks compute on GPUs
+// (DataParallelOptions::cuda_device), an NcclCommunicator for CUDA tensors,
+// joined by an NCCL id that rank 0 puts in the store. Each collective picks
+// NCCL or Gloo by where its tensors are. NCCL exists only in builds that
+// found the CUDA toolkit and NCCL (every CI build, and -DSSLSWEEP_CUDA=ON);
+// elsewhere a CUDA device is refused (FailedPrecondition).
 //
 // Rank 0 listens on master_port (0: a free port, passed to on_listening so
 // that it can be handed to the other ranks); every rank then connects to
@@ -32,13 +36,26 @@ class Store;
 
 namespace sslsweep {
 
+class NcclCommunicator;
+
 struct DataParallelOptions {
   int rank = 0;
   int world_size = 1;
   std::string master_addr = "127.0.0.1";
   int master_port = 0;  // rank 0: 0 picks a free port; other ranks: rank 0's port
+  // The address of this host where this rank's Gloo transport listens and
+  // the other ranks connect to it. Empty: rank 0 uses master_addr (its own
+  // host), the others the address their host name resolves to (Gloo's
+  // default device; the loopback address if it resolves to none).
+  std::string local_addr;
   std::chrono::milliseconds timeout{60'000};  // rendezvous and each collective
   int64_t bucket_bytes = int64_t{25} << 20;   // gradients all-reduced per flat bucket
+  // The CUDA device index of this rank's tensors, or -1 when they are on
+  // the CPU (Gloo only). With a device, Connect also joins the ranks over
+  // NCCL on it; NCCL wants a different device for every rank of the group.
+  // The trainer sets it from its DeviceSettings `settings`:
+  //   options.cuda_device = settings.device.is_cuda() ? settings.device.index() : -1;
+  int cuda_device = -1;
   // Rank 0 only: called with the port once its store listens and before
   // Connect waits for the other ranks, which need that port to join (the
   // worker hands it to the coordinator, which brokers it to them).
@@ -48,11 +65,17 @@ struct DataParallelOptions {
 class DataParallelGroup {
  public:
   // Connects this rank to the others (blocking until all world_size ranks
-  // have joined, or the timeout). InvalidArgument for a bad rank, size or
-  // port; Unavailable (naming the address) when the rendezvous fails.
+  // have joined, or the timeout). InvalidArgument for a bad rank, size,
+  // port or cuda_device; FailedPrecondition, before any rendezvous, for a
+  // cuda_device in a build without NCCL ("this trainer was built without
+  // NCCL") or on a machine without that device; Unavailable (naming the
+  // address) when the rendezvous, Gloo's or NCCL's, fails.
   static absl::StatusOr<std::unique_ptr<DataParallelGroup>> Connect(
       const DataParallelOptions& options);
   ~DataParallelGroup();
+
+  // Whether this build can connect ranks on CUDA devices (it has NCCL).
+  static bool SupportsCuda();
 
   int rank() const { return options_.rank; }
   int world_size() const { return options_.world_size; }
@@ -60,13 +83,18 @@ class DataParallelGroup {
   int port() const { return port_; }
 
   // Replaces every rank's gradients of `parameters` by their mean over the
-  // ranks, in flat buckets of about bucket_bytes. Parameters without a
-  // gradient take part with zeros (so every rank calls the same
-  // collectives). Unavailable when a rank is gone (its process died).
+  // ranks, in flat buckets of about bucket_bytes (consecutive parameters of
+  // one dtype and device): over NCCL for CUDA parameters, Gloo for CPU ones.
+  // Parameters without a gradient take part with zeros (so every rank calls
+  // the same collectives). Unavailable when a rank is gone (its process
+  // died). Before any collective: InvalidArgument for a CUDA parameter that
+  // is not float32 or bfloat16 or not on cuda_device, FailedPrecondition for
+  // one in a group connected without cuda_device.
   absl::Status AverageGradients(const std::vector<torch::Tensor>& parameters);
 
   // Copies rank 0's values of `tensors` (parameters, buffers) to every rank,
-  // so that all ranks start from the same model.
+  // so that all ranks start from the same model. CUDA tensors travel
+  // through host memory over Gloo: this runs once per trial.
   absl::Status Broadcast(const std::vector<torch::Tensor>& tensors);
 
   // Differentiable collectives, for losses and batch statistics over the
@@ -76,8 +104,10 @@ class DataParallelGroup {
   // backward sums the gradients over the ranks, so that after
   // AverageGradients every rank holds exactly the gradient that one process
   // would compute on the whole global batch (the convention of VICReg's
-  // FullGatherLayer with DDP). Errors (a rank gone) are thrown as
-  // c10::Error, like any LibTorch failure inside a forward or backward.
+  // FullGatherLayer with DDP). Errors are thrown as c10::Error, like any
+  // LibTorch failure inside a forward or backward, with the text of an
+  // absl::Status: "UNAVAILABLE: ..." when a rank is gone. CUDA tensors go
+  // over NCCL and must be float32 or bfloat16, on cuda_device.
   //
   // The rows of `local` from every rank, concatenated in rank order.
   // REQUIRES: the same shape on every rank.
@@ -86,12 +116,20 @@ class DataParallelGroup {
   torch::Tensor AllReduceSum(const torch::Tensor& local);
 
  private:
+  // Deletes the communicator where its type is complete: in builds with
+  // NCCL only (elsewhere there is never one).
+  struct NcclDeleter {
+    void operator()(NcclCommunicator* nccl) const;
+  };
+
   DataParallelGroup(DataParallelOptions options, int port);
 
+  // Constant after construction (Connect).
   const DataParallelOptions options_;
   const int port_;
   c10::intrusive_ptr<c10d::Store> store_;
-  c10::intrusive_ptr<c10d::ProcessGroup> group_;
+  c10::intrusive_ptr<c10d::ProcessGroup> group_;          // Gloo: CPU tensors
+  std::unique_ptr<NcclCommunicator, NcclDeleter> nccl_;  // CUDA tensors; null on the CPU
 };
 
 }  // namespace sslsweep

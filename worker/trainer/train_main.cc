@@ -2,7 +2,8 @@
 //
 //   sslsweep-train --config trial.yaml --out DIR [--threads N]
 //                  [--export-features FEATURES_DIR] [--checkpoint-links]
-//                  [--world-size N --rank R --master HOST:PORT]
+//                  [--world-size N --rank R --master HOST:PORT
+//                   [--local-address HOST]]
 //
 // --world-size N (> 1) makes this process rank R of a data-parallel trial
 // over Gloo (TrainerOptions::data_parallel; one process per rank, each with
@@ -11,7 +12,7 @@
 // on stdout before waiting for the others, which join at HOST:P. The ranks
 // train as one process with the whole optim.batch_size would (it must be
 // divisible by N: exit 2 otherwise, before the rendezvous); rank 0 alone
-// measures; a rank that dies makes the others fail (exit 1).
+// measures; a rank that dies makes the others fail (exit 5).
 //
 // --export-features writes the last epoch's measured features and labels as
 // .npy files into FEATURES_DIR (TrainerOptions::export_dir), for analysing
@@ -41,6 +42,10 @@
 //   3  a dataset file or the checkpoint is missing, unreadable or corrupt
 //      (the message names it)
 //   4  the training diverged ("diverged: loss is nan at epoch E step S")
+//   5  data parallel: another rank is gone (its process died or its
+//      connection broke) or stopped answering, so this one cannot go on:
+//      "lost a peer rank: <what failed>". Not for a rendezvous that never
+//      completes (exit 1).
 
 #include <exception>
 #include <iostream>
@@ -49,6 +54,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/string_view.h"
 #include "worker/trainer/trainer.h"
 #include "worker/trial_config.h"
 
@@ -58,9 +64,12 @@ constexpr int kExitOther = 1;
 constexpr int kExitConfig = 2;
 constexpr int kExitData = 3;
 constexpr int kExitDiverged = 4;
+constexpr int kExitLostPeer = 5;
 
 int ExitCodeFor(const absl::Status& status) {
   switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+      return sslsweep::IsLostPeer(status) ? kExitLostPeer : kExitOther;
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kFailedPrecondition:
       return kExitConfig;
@@ -108,6 +117,9 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(1, 4096));
   app.add_option("--rank", data_parallel.rank, "This process's rank, 0 to world size - 1")
       ->check(CLI::Range(0, 4095));
+  app.add_option("--local-address", data_parallel.local_addr,
+                 "An address of this host the other ranks can reach (default: rank 0 "
+                 "the --master host, the others what the host name resolves to)");
   app.add_option("--master", master,
                  "HOST:PORT of rank 0's rendezvous; rank 0 listens there (port 0: any "
                  "free port, printed as a rendezvous event)");

@@ -7,16 +7,22 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <system_error>
 #include <utility>
 #include <vector>
 
 #include <torch/torch.h>
+// Gloo's transport error, which the data-parallel group's Gloo collectives
+// let through inside a forward or backward.
+#include <gloo/common/error.h>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 #include "analysis/metric_suite.h"
 #include "nlohmann/json.hpp"
 #include "worker/trainer/augment.h"
@@ -69,6 +75,42 @@ absl::StatusOr<SslNetwork> MakeNetwork(const TrialConfig& config, const TrialDat
                               [&] { return MakeBackbone(config.backbone, shape); });
   if (!method.ok()) return method.status();
   return SslNetwork(std::move(backbone), *std::move(method));
+}
+
+// A data-parallel collective failed: another rank is gone (its process
+// died, its connection broke) or stopped answering. Unavailable, and the
+// message starts with "lost a peer rank: ", which train_main.cc maps to its
+// own exit code; other Unavailable failures (output not writable) do not.
+constexpr absl::string_view kLostPeerPrefix = "lost a peer rank: ";
+
+absl::Status LostPeer(absl::string_view detail) {
+  return absl::UnavailableError(absl::StrCat(kLostPeerPrefix, detail));
+}
+
+// A DataParallelGroup collective's failure as RunTrial reports it: LostPeer
+// for Unavailable (a rank gone), anything else (a tensor the collective
+// refuses) as it is.
+absl::Status CollectiveFailure(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kUnavailable) return status;
+  return LostPeer(status.message());
+}
+
+// What a data-parallel group's differentiable collective (all-gather,
+// all-reduce: DataParallelGroup::AllGatherRows, AllReduceSum) threw, if `e`
+// says that another rank is gone: Gloo's transport error as Gloo throws it
+// (a connection closed or reset, a timeout), or the c10::Error into which the
+// group turns its Unavailable status ("UNAVAILABLE: <message>", as
+// absl::Status::ToString writes it). Nullopt for any other error.
+std::optional<std::string> LostPeerThrown(const std::exception& e) {
+  if (dynamic_cast<const gloo::IoException*>(&e) != nullptr) return std::string(e.what());
+  constexpr absl::string_view kUnavailable = "UNAVAILABLE: ";
+  if (const auto* error = dynamic_cast<const c10::Error*>(&e)) {
+    const absl::string_view message = error->what_without_backtrace();
+    if (absl::StartsWith(message, kUnavailable)) {
+      return std::string(message.substr(kUnavailable.size()));
+    }
+  }
+  return std::nullopt;
 }
 
 std::string Describe(double value) {
@@ -294,7 +336,8 @@ class TrialRunner {
         [group](const torch::Tensor& local) { return group->AllGatherRows(local); });
     std::vector<torch::Tensor> state = network_->parameters();
     for (const torch::Tensor& buffer : network_->buffers()) state.push_back(buffer);
-    return group->Broadcast(state);
+    if (auto s = group->Broadcast(state); !s.ok()) return CollectiveFailure(s);
+    return absl::OkStatus();
   }
 
   // Trains epoch `epoch` and writes its metrics lines, measured or not.
@@ -327,41 +370,54 @@ class TrialRunner {
     // From the global CPU generator, whose state the checkpoint carries.
     const torch::Tensor order =
         torch::randperm(data_.train_images.size(0), torch::kInt64);
+    // This process's rows of each global batch: all of them alone, rank r's
+    // share (rows r*B/N .. (r+1)*B/N) in a group.
+    const int64_t rows = group() == nullptr ? batch : batch / group()->world_size();
+    const BatchRows mine{group() == nullptr ? 0 : group()->rank() * rows, batch};
     EpochLosses sums;
     for (const std::string& term : network_->method->term_names()) sums.terms.emplace_back(term, 0.0);
     for (int64_t step = 0; step < steps_per_epoch_; ++step) {
       SetLearningRate(
           *optimizer_,
           LearningRateAt(step_, total_steps_, warmup_steps_, config_.optim.lr));
+      const int64_t first = step * batch + mine.first;
       const torch::Tensor images = data_.train_images.index_select(
-          0,
-          order.slice(0, step * batch, (step + 1) * batch).to(device_.device));
-      // Both views come from the images' device; the augmentation draws
-      // from its generator, whose state the checkpoint carries.
-      torch::Tensor view1 = PlaceTensor(AugmentView(images, config_.augment, 1), device_);
-      torch::Tensor view2 = PlaceTensor(AugmentView(images, config_.augment, 2), device_);
-      if (group() != nullptr) {
-        // Every rank drew and augmented the same global batch; it trains
-        // its own rows of it.
-        const int64_t rows = batch / group()->world_size();
-        view1 = view1.narrow(0, group()->rank() * rows, rows);
-        view2 = view2.narrow(0, group()->rank() * rows, rows);
-      }
+          0, order.slice(0, first, first + rows).to(device_.device));
+      // Both views come from the images' device. Every rank draws the random
+      // choices of the whole global batch from its generator, whose state
+      // the checkpoint carries, as one process would, and augments its own
+      // rows only: its views are that process's views of those rows.
+      const torch::Tensor view1 =
+          PlaceTensor(AugmentViewRows(images, mine, config_.augment, 1), device_);
+      const torch::Tensor view2 =
+          PlaceTensor(AugmentViewRows(images, mine, config_.augment, 2), device_);
       LossTerms loss;
-      {
-        AutocastScope autocast(device_);
-        loss = network_->method->Loss(*network_->backbone, view1, view2);
+      double total = 0;
+      try {
+        {
+          AutocastScope autocast(device_);
+          loss = network_->method->Loss(*network_->backbone, view1, view2);
+        }
+        total = loss.total.item<double>();
+        if (!std::isfinite(total)) {
+          return absl::AbortedError(absl::StrCat("diverged: loss is ",
+                                                 Describe(total), " at epoch ",
+                                                 epoch, " step ", step + 1));
+        }
+        optimizer_->zero_grad();
+        loss.total.backward();
+      } catch (const std::exception& e) {
+        // In a group the forward's and backward's collectives (the losses'
+        // all-gathers, synchronised BatchNorm) throw when a rank is gone.
+        const std::optional<std::string> lost =
+            group() != nullptr ? LostPeerThrown(e) : std::nullopt;
+        if (!lost.has_value()) throw;
+        return LostPeer(*lost);
       }
-      const double total = loss.total.item<double>();
-      if (!std::isfinite(total)) {
-        return absl::AbortedError(absl::StrCat("diverged: loss is ",
-                                               Describe(total), " at epoch ",
-                                               epoch, " step ", step + 1));
-      }
-      optimizer_->zero_grad();
-      loss.total.backward();
       if (group() != nullptr) {
-        if (auto s = group()->AverageGradients(trained_); !s.ok()) return s;
+        if (auto s = group()->AverageGradients(trained_); !s.ok()) {
+          return CollectiveFailure(s);
+        }
       }
       optimizer_->step();
       network_->method->AfterStep(*network_->backbone, step_, total_steps_);
@@ -526,6 +582,8 @@ absl::Status RunTrialOrThrow(const TrialConfig& config,
     group_options.world_size = spec.world_size;
     group_options.master_addr = spec.master_addr;
     group_options.master_port = spec.master_port;
+    group_options.local_addr = spec.local_addr;
+    group_options.cuda_device = device->device.is_cuda() ? device->device.index() : -1;
     group_options.on_listening = spec.on_listening;
     group_options.timeout = std::chrono::milliseconds(spec.timeout_ms);
     auto connected = DataParallelGroup::Connect(group_options);
@@ -538,6 +596,11 @@ absl::Status RunTrialOrThrow(const TrialConfig& config,
 }
 
 }  // namespace
+
+bool IsLostPeer(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnavailable &&
+         absl::StartsWith(status.message(), kLostPeerPrefix);
+}
 
 absl::Status RunTrial(const TrialConfig& config,
                       const TrainerOptions& options) {

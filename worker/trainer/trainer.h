@@ -113,6 +113,10 @@ struct DataParallelSpec {
   int world_size = 1;  // 1: the process trains alone
   std::string master_addr = "127.0.0.1";
   int master_port = 0;  // rank 0: 0 picks a free port; other ranks: rank 0's port
+  // The address of this host that the other ranks reach this rank's Gloo
+  // transport at (it binds there). Empty: rank 0 uses master_addr (its
+  // own), the others the address their host name resolves to.
+  std::string local_addr;
   // Rank 0: called with the port once it listens, before it waits for the
   // other ranks (sslsweep-train prints it as a rendezvous event).
   std::function<void(int port)> on_listening;
@@ -154,15 +158,16 @@ struct TrainerOptions {
   // Data parallel: with world_size > 1 this process joins the others as
   // one rank (data_parallel_group.h: a TCPStore on rank 0, Gloo). Every
   // rank runs the same configuration; optim.batch_size is the global batch,
-  // which every rank draws and augments alike and of which it trains its
-  // own rows (rank r: rows r*B/N .. (r+1)*B/N). The losses see the global
+  // which every rank draws alike (the same order and random augmentation
+  // parameters) and of which it augments and trains only its own rows (rank r: rows r*B/N .. (r+1)*B/N). The losses see the global
   // batch (SslMethod::SetBatchGather), BatchNorm normalises over it
   // (group_batch_norm.h), gradients are averaged over the ranks, so N ranks
   // train as one process with the whole batch would. Rank 0 alone measures
   // (the others end those epochs without analysis values); every rank
   // checkpoints. optim.batch_size must be divisible by world_size
   // (InvalidArgument otherwise); a rank that dies fails the others'
-  // collectives (Unavailable), so the whole gang stops.
+  // collectives (Unavailable, IsLostPeer), so the whole gang stops. On a
+  // CUDA device the gradients and batch statistics go over NCCL.
   DataParallelSpec data_parallel;
 };
 
@@ -185,9 +190,14 @@ struct TrainerOptions {
 //   Aborted           the loss stopped being finite: "diverged: loss is nan
 //                     at epoch E step S" (S counts from 1 within the epoch)
 //   Unavailable       out_dir or a file in it, or the export, cannot be
-//                     written
+//                     written; or (IsLostPeer) another rank of a
+//                     data-parallel trial is gone: "lost a peer rank: ..."
 //   Internal          any other LibTorch error
 absl::Status RunTrial(const TrialConfig& config, const TrainerOptions& options);
+
+// Whether RunTrial failed because another rank of its data-parallel trial
+// is gone (sslsweep-train exits 5 for it).
+bool IsLostPeer(const absl::Status& status);
 
 }  // namespace sslsweep
 
