@@ -28,8 +28,9 @@ namespace sslsweep {
 namespace {
 
 // Every data file some trial reads must exist: found now, a missing file is
-// one clear message instead of N failed trials.
-absl::Status CheckDataFiles(const std::string& path, const std::string& yaml) {
+// one clear message instead of N failed trials. Returns the ranks each trial
+// runs on (resources.ranks).
+absl::StatusOr<int32_t> CheckSweep(const std::string& path, const std::string& yaml) {
   absl::StatusOr<SweepSpec> spec = ParseSweepSpec(yaml, path);
   if (!spec.ok()) return spec.status();
   absl::StatusOr<std::vector<ExpandedTrial>> trials = ExpandSweep(*spec);
@@ -51,7 +52,7 @@ absl::Status CheckDataFiles(const std::string& path, const std::string& yaml) {
       }
     }
   }
-  return absl::OkStatus();
+  return spec->ranks;
 }
 
 std::string ParamsText(const v1::TrialStatus& trial) {
@@ -67,10 +68,20 @@ std::atomic<int> g_signal{0};
 int RunLocal(const LocalOptions& options, std::ostream& out, std::ostream& err) {
   absl::StatusOr<std::string> yaml = ReadTextFile(options.sweep_path);
   if (!yaml.ok()) return ReportError(yaml.status(), err);
-  if (auto s = CheckDataFiles(options.sweep_path, *yaml); !s.ok()) return ReportError(s, err);
+  absl::StatusOr<int32_t> ranks = CheckSweep(options.sweep_path, *yaml);
+  if (!ranks.ok()) return ReportError(ranks.status(), err);
 
+  // Each rank of a data-parallel trial is a worker of its own.
   const int cores = std::max(1u, std::thread::hardware_concurrency());
-  const int workers = options.workers > 0 ? options.workers : std::min(4, cores);
+  if (options.workers > 0 && options.workers < *ranks) {
+    return ReportError(absl::InvalidArgumentError(absl::StrCat(
+                           options.sweep_path, ": its trials run on ", *ranks,
+                           " ranks (resources.ranks), one worker each, but --workers is ",
+                           options.workers, "; give --workers ", *ranks, " or more")),
+                       err);
+  }
+  const int workers =
+      options.workers > 0 ? options.workers : std::max<int>(*ranks, std::min(4, cores));
   const int threads = options.threads_per_worker > 0 ? options.threads_per_worker
                                                      : std::max(1, cores / workers);
   const std::string work_dir =
@@ -121,7 +132,7 @@ int RunLocal(const LocalOptions& options, std::ostream& out, std::ostream& err) 
     SubprocessOptions spawn;
     spawn.argv = {options.bin_dir + "/sslsweep-worker", "--coordinator", address,
                   "--work-dir", work_dir, "--trainer-threads", std::to_string(threads),
-                  "--exit-when-idle"};
+                  "--advertise-address", "127.0.0.1", "--exit-when-idle"};
     spawn.stderr_file = absl::StrCat(work_dir, "/worker-", i, ".log");
     auto child = Subprocess::Spawn(spawn);
     if (!child.ok()) return ReportError(child.status(), err);

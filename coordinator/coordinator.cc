@@ -359,8 +359,11 @@ absl::StatusOr<v1::LeaseTrialResponse> Coordinator::LeaseTrial(
   }
   if (!trial.ok()) return trial.status();
   if (!trial->has_value()) {
+    absl::StatusOr<bool> pending = store_->HasPendingTrials();
+    if (!pending.ok()) return pending.status();
     response.set_granted(false);
     response.set_retry_after_ms(options_.idle_retry_ms);
+    response.set_trials_pending(*pending);
     return response;
   }
   const TrialRecord& t = **trial;

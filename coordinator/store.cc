@@ -346,6 +346,18 @@ absl::StatusOr<std::optional<TrialRecord>> Store::LeaseNextTrial(const std::stri
   });
 }
 
+absl::StatusOr<bool> Store::HasPendingTrials() {
+  return Read<bool>([](StatementCache& db) -> absl::StatusOr<bool> {
+    absl::StatusOr<ScopedStatement> select = db.Get(R"sql(
+        SELECT EXISTS (SELECT 1 FROM trials t JOIN sweeps s ON s.id = t.sweep_id
+                       WHERE t.state = 'pending' AND s.state = 'running'))sql");
+    if (!select.ok()) return select.status();
+    absl::StatusOr<bool> row = (*select)->Step();
+    if (!row.ok()) return row.status();
+    return *row && (*select)->ColumnInt64(0) != 0;
+  });
+}
+
 absl::StatusOr<std::vector<ExpiredLease>> Store::ExpireLeases(int64_t now_ms,
                                                               const FailurePolicy& policy) {
   return Write<std::vector<ExpiredLease>>(

@@ -256,6 +256,9 @@ class Store {
                                                             int64_t now_ms, int64_t lease_ms,
                                                             int64_t idle_window_ms = 3'000);
 
+  // Whether any running sweep has a pending trial.
+  absl::StatusOr<bool> HasPendingTrials();
+
   // Ends every running attempt whose lease (or the lease of one of its
   // ranks) expired before now_ms (outcome "lost"), blaming the worker
   // whose lease it was: the trial's failures rise by one and it goes back to pending,

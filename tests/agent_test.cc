@@ -177,7 +177,7 @@ TEST(AttemptEndTest, ExitFiveIsALostPeerUnlessTheWorkerIsStopping) {
 }
 
 TEST(TrainerArgvTest, OnlyTheRanksOfADataParallelTrialGetRankFlags) {
-  TrainerCommand command{"/bin/train", "/w/trial-1/attempt-2", 0, 1, 0, "ignored:0"};
+  TrainerCommand command{"/bin/train", "/w/trial-1/attempt-2", 0, 1, 0, "ignored:0", ""};
   EXPECT_THAT(TrainerArgv(command),
               ElementsAre("/bin/train", "--config", "/w/trial-1/attempt-2/trial.yaml", "--out",
                           "/w/trial-1/attempt-2", "--checkpoint-links"));
@@ -192,10 +192,11 @@ TEST(TrainerArgvTest, OnlyTheRanksOfADataParallelTrialGetRankFlags) {
   command.threads = 0;
   command.rank = 3;
   command.master = "host-a:29500";
+  command.local_address = "host-d";
   EXPECT_THAT(TrainerArgv(command),
               ElementsAre("/bin/train", "--config", "/w/trial-1/attempt-2/trial.yaml", "--out",
                           "/w/trial-1/attempt-2", "--world-size", "4", "--rank", "3", "--master",
-                          "host-a:29500"));
+                          "host-a:29500", "--local-address", "host-d"));
 }
 
 // ---- AwaitRendezvous on a fake clock ---------------------------------------------
@@ -719,7 +720,8 @@ TEST_F(AgentTest, RankOneWaitsForTheRendezvousThenJoinsItAndReportsNoSuccess) {
   run.join();
   EXPECT_TRUE(status.ok()) << status;
   EXPECT_EQ(TrainerArgs(23),
-            Expected(23, {"--world-size", "2", "--rank", "1", "--master", "rank0.example:41234"},
+            Expected(23, {"--world-size", "2", "--rank", "1", "--master", "rank0.example:41234",
+                          "--local-address", "test"},
                      /*checkpoint_links=*/false));
   EXPECT_TRUE(log_.Contains("trial 23 attempt 1: rank 1 finished; rank 0 reports the trial's end"))
       << log_.All();

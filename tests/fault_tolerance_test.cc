@@ -1,7 +1,7 @@
 // Integration: what a cluster does to a sweep, done to real processes on
 // loopback. Workers are SIGKILLed mid-trial and SIGSTOPped past their lease,
 // the coordinator is SIGKILLed and restarted on the same database, trainers
-// crash. Each test ends by checking the database: every metric row of every
+// crash, one rank of a data-parallel gang is killed. Each test ends by checking the database: every metric row of every
 // epoch of every trial exactly once, and the attempt counts.
 
 #include <signal.h>
@@ -252,6 +252,62 @@ TEST_F(FaultToleranceTest, PartitionedWorkerThatComesBackCannotWrite) {
   EXPECT_EQ(Outcomes(1), "lost,succeeded");
   EXPECT_FALSE(workers_[healthy]->TryWait().has_value());
   ExpectEveryMetricOnce();
+}
+
+// The pid of the running sslsweep-train process started with `--rank
+// <rank>`, from /proc; 0 if there is none.
+pid_t TrainerOfRank(int rank) {
+  const std::string wanted = absl::StrCat(std::string("--rank\0", 7), rank, std::string("\0", 1));
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string cmdline = ReadFile(entry.path() / "cmdline");
+    if (cmdline.find("sslsweep-train") != std::string::npos &&
+        cmdline.find(wanted) != std::string::npos) {
+      return static_cast<pid_t>(std::stol(name));
+    }
+  }
+  return 0;
+}
+
+TEST_F(FaultToleranceTest, KillingOneRankFailsTheGangAndTheRetryResumesAsOne) {
+  StartShortLeaseCoordinator();
+  Submit(Sweep("resources: {ranks: 2}\n"));
+  const size_t first = StartWorker({"--advertise-address", "127.0.0.1"});
+  const size_t second = StartWorker({"--advertise-address", "127.0.0.1"});
+  ASSERT_TRUE(AwaitCondition([&] { return CheckpointEpoch(1) >= 2; }))
+      << ReadFile(WorkerLog(first)) << ReadFile(WorkerLog(second));
+  // Both ranks train attempt 1, one worker each.
+  EXPECT_EQ(QueryValue("SELECT count(*) FROM attempt_ranks WHERE trial_id = 1 AND attempt = 1"),
+            "1");
+  const pid_t rank1 = TrainerOfRank(1);
+  ASSERT_GT(rank1, 0);
+  ASSERT_EQ(kill(rank1, SIGKILL), 0);
+
+  const v1::GetSweepStatusResponse status = AwaitSweep(1);
+  ASSERT_EQ(status.trials(0).state(), v1::TRIAL_SUCCEEDED) << status.DebugString();
+  EXPECT_EQ(status.trials(0).ranks(), 2);
+  EXPECT_EQ(status.trials(0).attempt(), 2);
+  EXPECT_EQ(status.trials(0).failures(), 1);
+  EXPECT_EQ(Outcomes(1), "failed,succeeded");
+  // Whichever rank told first: the killed one (a crash, blamed on its
+  // worker) or rank 0, which lost its peer (blaming nobody).
+  const std::string ending = QueryValue(
+      "SELECT failure_kind || ': ' || reason FROM attempts WHERE trial_id = 1 AND attempt = 1");
+  EXPECT_THAT(ending, ::testing::AnyOf(HasSubstr("crash: rank 1 on w-"),
+                                       HasSubstr("peer_lost: sslsweep-train exit 5")))
+      << ending;
+  // Both ranks of attempt 2 resumed from the gang's checkpoint.
+  for (size_t worker : {first, second}) {
+    const std::filesystem::path attempt_dir = std::filesystem::path(dir_) /
+                                              absl::StrCat("work-", worker) / "trial-1" /
+                                              "attempt-2";
+    EXPECT_THAT(ReadFile(attempt_dir / "train.log"), HasSubstr("resuming from epoch "))
+        << attempt_dir;
+  }
+  ExpectEveryMetricOnce();
+  EXPECT_FALSE(workers_[first]->TryWait().has_value());
+  EXPECT_FALSE(workers_[second]->TryWait().has_value());
 }
 
 TEST_F(FaultToleranceTest, CancelledTrialStopsWithinFiveSeconds) {

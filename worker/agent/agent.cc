@@ -180,7 +180,8 @@ absl::Status Agent::Run() {
                 ? std::string("the coordinator leases trials to this worker again")
                 : absl::StrCat("the coordinator gives this worker no trials: ", refusal));
       }
-      if (options_.exit_when_idle) break;
+      // A gang may be waiting for this worker: idle means nothing pending.
+      if (options_.exit_when_idle && !response.trials_pending()) break;
       SleepInterrupted(absl::Milliseconds(std::max(50, response.retry_after_ms())));
       continue;
     }
@@ -275,7 +276,8 @@ void Agent::RunAttempt(const v1::TrialAssignment& trial, const std::string& work
     const std::string log_path = (dir / "train.log").string();
     SubprocessOptions spawn;
     spawn.argv = TrainerArgv(TrainerCommand{options_.trainer_path, dir.string(),
-                                            options_.trainer_threads, world_size, rank, master});
+                                            options_.trainer_threads, world_size, rank, master,
+                                            advertise_address_});
     spawn.capture_stdout = true;
     spawn.stderr_file = log_path;
     absl::StatusOr<std::unique_ptr<TrainerProcess>> trainer =

@@ -102,7 +102,9 @@ class Agent {
   ~Agent();
 
   // Registers, then runs trials until Stop() (or, with exit_when_idle, until
-  // no trial is granted); OK also when Stop() comes during registration.
+  // no trial is granted and none is pending: a gang waiting to form, or a
+  // sweep at its max_concurrent, keeps the worker asking); OK also when
+  // Stop() comes during registration.
   // Fails with Unavailable if the coordinator cannot be reached within
   // connect_timeout_ms at start, or with the coordinator's status if it
   // refuses the registration.

@@ -14,6 +14,9 @@ std::vector<std::string> TrainerArgv(const TrainerCommand& command) {
   if (command.world_size > 1) {
     argv.insert(argv.end(), {"--world-size", std::to_string(command.world_size), "--rank",
                              std::to_string(command.rank), "--master", command.master});
+    if (command.rank > 0 && !command.local_address.empty()) {
+      argv.insert(argv.end(), {"--local-address", command.local_address});
+    }
   }
   return argv;
 }

@@ -2,11 +2,14 @@
 // flags of worker/trainer/train_main.cc).
 //
 //   TRAINER --config DIR/trial.yaml --out DIR [--checkpoint-links]
-//           [--threads N] [--world-size N --rank R --master HOST:PORT]
+//           [--threads N] [--world-size N --rank R --master HOST:PORT
+//           [--local-address HOST]]
 //
 // --checkpoint-links goes to the rank whose checkpoints the agent relays:
 // a lone rank, or rank 0 of a data-parallel trial. The rank flags go to the
-// ranks of a data-parallel trial only (world_size > 1).
+// ranks of a data-parallel trial only (world_size > 1); --local-address,
+// where the others reach this rank, to ranks k > 0 (rank 0 listens at
+// --master, its own address).
 //
 // Thread contract: a plain struct and a pure function.
 
@@ -27,6 +30,8 @@ struct TrainerCommand {
   // Rank 0: the address it listens at (port 0: any free one); the others:
   // rank 0's rendezvous. REQUIRES: HOST:PORT when world_size > 1.
   std::string master;
+  // Ranks k > 0: this worker's advertised address (ignored for rank 0).
+  std::string local_address;
 };
 
 // argv[0] is trainer_path.
