@@ -597,6 +597,20 @@ TEST_F(AgentTest, AStaleDownloadRunsNothingAndReportsNothing) {
   EXPECT_TRUE(coordinator_.state.events.empty());
 }
 
+TEST_F(AgentTest, AnExitWhenIdleWorkerStaysWhileTrialsArePending) {
+  // Nothing granted, but a gang may be forming that needs this worker: it
+  // keeps asking, and exits only once nothing is pending.
+  {
+    absl::MutexLock lock(&coordinator_.state.mu);
+    coordinator_.state.pending_answers = 4;
+  }
+  std::unique_ptr<Agent> agent = MakeAgent();
+  ASSERT_TRUE(agent->Run().ok());
+  absl::MutexLock lock(&coordinator_.state.mu);
+  EXPECT_EQ(coordinator_.state.lease_calls, 5);
+  EXPECT_EQ(coordinator_.state.pending_answers, 0);
+}
+
 TEST_F(AgentTest, QuarantineAndRefusalsAreLoggedOnce) {
   {
     absl::MutexLock lock(&coordinator_.state.mu);

@@ -82,6 +82,8 @@ struct FakeState {
   std::set<int64_t> stop_when_running ABSL_GUARDED_BY(mu);  // told in heartbeats
   bool quarantined ABSL_GUARDED_BY(mu) = false;
   std::string refused_reason ABSL_GUARDED_BY(mu);
+  // Refused leases still to answer with trials_pending (a gang forming).
+  int pending_answers ABSL_GUARDED_BY(mu) = 0;
   grpc::Status download_status ABSL_GUARDED_BY(mu);  // not OK: the answer
   std::string download_data ABSL_GUARDED_BY(mu);
   int32_t download_epoch ABSL_GUARDED_BY(mu) = 0;
@@ -135,6 +137,10 @@ class FakeWorkerService final : public v1::WorkerService::Service {
     if (s_->to_lease.empty()) {
       response->set_retry_after_ms(10);
       response->set_refused_reason(s_->refused_reason);
+      if (s_->pending_answers > 0) {
+        --s_->pending_answers;
+        response->set_trials_pending(true);
+      }
       return grpc::Status::OK;
     }
     response->set_granted(true);

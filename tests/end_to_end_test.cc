@@ -128,6 +128,42 @@ trial:
   EXPECT_FALSE(workers_[0]->TryWait().has_value()) << "the worker must survive";
 }
 
+TEST_F(EndToEndTest, LocalRunsAGangOfTwoWorkersAndRefusesTooFewWorkers) {
+  const std::string sweep = WriteFile(dir_ + "/gang.yaml", R"(name: gang
+method: grid
+resources: {ranks: 2}
+parameters:
+  seed: {values: [1, 2]}
+trial:
+  epochs: 2
+  data: {dataset: synthetic, train_samples: 256, test_samples: 128, synthetic_classes: 4,
+         synthetic_superclasses: 2}
+  backbone: {depth: 2, width: 8}
+  projector: {hidden: 32, out: 32}
+  optim: {batch_size: 64}
+  analysis: {layers: embedding, targets: fine, metrics: ncc}
+)");
+  CommandResult refused = Cli({"local", sweep, "--db", dir_ + "/refused.db", "--workers", "1"});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_THAT(refused.err, HasSubstr("gang.yaml: its trials run on 2 ranks (resources.ranks), "
+                                     "one worker each, but --workers is 1"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/refused.db"));
+
+  // Both trials run, one after the other, each on both workers as a gang.
+  CommandResult local = Cli({"local", sweep, "--db", dir_ + "/gang.db", "--workers", "2"});
+  EXPECT_EQ(local.exit_code, 0) << local.err;
+  EXPECT_THAT(local.out, HasSubstr("2 succeeded"));
+  db_ = dir_ + "/gang.db";
+  EXPECT_EQ(Query("SELECT t.state, t.ranks, a.worker_id <> r.worker_id, a.master_address "
+                  "FROM trials t JOIN attempts a ON a.trial_id = t.id "
+                  "JOIN attempt_ranks r ON r.trial_id = t.id AND r.attempt = a.attempt "
+                  "ORDER BY t.idx"),
+            (std::vector<std::vector<std::string>>{{"succeeded", "2", "1", "127.0.0.1"},
+                                                   {"succeeded", "2", "1", "127.0.0.1"}}));
+  EXPECT_EQ(Query("SELECT COUNT(DISTINCT epoch) FROM metrics GROUP BY trial_id"),
+            (std::vector<std::vector<std::string>>{{"3"}, {"3"}}));
+}
+
 TEST_F(EndToEndTest, HyperbandPrunesTheTrialsFarBehind) {
   // sweeps/hyperband-demo.yaml through `sslsweep local`: two workers, the two
   // good learning rates first; the two tiny ones fall below the best half at

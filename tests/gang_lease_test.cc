@@ -321,6 +321,22 @@ TEST_F(GangLeaseTest, ListingsShowEveryRanksWorker) {
   EXPECT_THAT((*workers)[1].running_trial_ids, ElementsAre((*trials)[0].id));
 }
 
+TEST_F(GangLeaseTest, PendingTrialsAreReportedWhileAGangWaits) {
+  const auto pending = [&] {
+    absl::StatusOr<bool> any = store_->HasPendingTrials();
+    EXPECT_THAT(any, IsOk());
+    return any.value_or(false);
+  };
+  EXPECT_FALSE(pending());
+  CreateGangSweep("dp", 1, 2);
+  const std::string a = Register("a");
+  Register("b");
+  EXPECT_FALSE(Ask(a, 2000).has_value());
+  EXPECT_TRUE(pending());
+  ASSERT_THAT(store_->CancelSweep(1, 2100), IsOk());
+  EXPECT_FALSE(pending());
+}
+
 TEST_F(GangLeaseTest, BadRankCountsAreRefused) {
   std::vector<NewTrial> trials = MakeTrials(1);
   trials[0].ranks = 0;
