@@ -271,7 +271,8 @@ class Store {
   // Gives every running attempt a lease until `lease_expires_ms`: a
   // restarted coordinator's grace period, so that workers which kept
   // running while it was down can reconnect before their leases are judged.
-  // Returns how many leases it renewed.
+  // Every rank of a running gang is renewed alike. Returns how many
+  // trials' leases it renewed.
   absl::StatusOr<int32_t> RenewAllLeases(int64_t lease_expires_ms);
 
   // The calls below are fenced: they act only for the trial's current

@@ -366,6 +366,13 @@ absl::StatusOr<int32_t> RenewAllLeasesIn(StatementCache& db, int64_t lease_expir
   (*update)->BindInt64(1, lease_expires_ms);
   absl::StatusOr<int> renewed = (*update)->Run();
   if (!renewed.ok()) return renewed.status();
+  // The other ranks of running gangs get the same grace.
+  absl::StatusOr<ScopedStatement> ranks = db.Get(
+      "UPDATE attempt_ranks SET lease_expires_ms = ?1 WHERE lease_expires_ms IS NOT NULL");
+  if (!ranks.ok()) return ranks.status();
+  (*ranks)->BindInt64(1, lease_expires_ms);
+  absl::Status status = (*ranks)->Run().status();
+  if (!status.ok()) return status;
   return static_cast<int32_t>(*renewed);
 }
 

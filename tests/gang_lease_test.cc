@@ -337,6 +337,31 @@ TEST_F(GangLeaseTest, PendingTrialsAreReportedWhileAGangWaits) {
   EXPECT_FALSE(pending());
 }
 
+TEST_F(GangLeaseTest, ARestartRenewsEveryRankAndCancellingFreesThem) {
+  const int64_t sweep = CreateGangSweep("dp", 1, 2);
+  const std::string a = Register("a");
+  const std::string b = Register("b");
+  EXPECT_FALSE(Ask(a, 2000).has_value());
+  const TrialRecord gang = *Ask(b, 2100);
+  // The coordinator was down well past every lease; its restart gives every
+  // rank a fresh one, so nothing expires before the workers reconnect.
+  Reopen();
+  ASSERT_THAT(store_->RenewAllLeases(100'000 + kLeaseMs), IsOk());
+  absl::StatusOr<std::vector<ExpiredLease>> expired =
+      store_->ExpireLeases(100'000, FailurePolicy());
+  ASSERT_THAT(expired, IsOk());
+  EXPECT_THAT(*expired, IsEmpty());
+  EXPECT_EQ(Trial(gang.id).state, TrialState::kRunning);
+
+  // Cancelling the sweep ends the attempt for both ranks.
+  ASSERT_THAT(store_->CancelSweep(sweep, 100'100), IsOk());
+  EXPECT_THAT(RunningTrialsOf(a), IsEmpty());
+  EXPECT_THAT(RunningTrialsOf(b), IsEmpty());
+  EXPECT_EQ(DirectSql(path_).Int(
+                "SELECT count(*) FROM attempt_ranks WHERE lease_expires_ms IS NOT NULL"),
+            0);
+}
+
 TEST_F(GangLeaseTest, BadRankCountsAreRefused) {
   std::vector<NewTrial> trials = MakeTrials(1);
   trials[0].ranks = 0;
