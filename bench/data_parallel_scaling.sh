@@ -11,7 +11,9 @@
 #
 # BUILD_DIR (default build) holds bin/sslsweep-train and, with
 # -DSSLSWEEP_BUILD_BENCH=ON, bin/sslsweep-bench-allreduce; this script builds
-# nothing. RANKS="1 2 4" sets the rank counts. On this project's 2-core
+# nothing. RANKS="1 2 4" sets the rank counts; OVERLAP=1 passes
+# --overlap-gradient-sync to every rank (the all-reduces overlapped with the
+# backward). On this project's 2-core
 # machines ranks share the cores: 2 ranks can at best double one rank's
 # speed and 4 ranks cannot do better than 2, so the efficiency of 4 is at
 # most 0.5; what the figures measure is the cost of the synchronisation
@@ -25,6 +27,8 @@ build_dir="${1:-build}"
 train="$build_dir/bin/sslsweep-train"
 allreduce="$build_dir/bin/sslsweep-bench-allreduce"
 ranks_list="${RANKS:-1 2 4}"
+overlap=()
+[[ "${OVERLAP:-0}" == 1 ]] && overlap=(--overlap-gradient-sync)
 for binary in "$train" "$allreduce"; do
   if [[ ! -x "$binary" ]]; then
     echo "data_parallel_scaling.sh: $binary not found (build with -DSSLSWEEP_BUILD_BENCH=ON)" >&2
@@ -51,7 +55,7 @@ run_ranks() {
     "$train" --config "$tmp/trial.yaml" --out "$dir/rank0" > "$dir/rank0.out" 2> "$dir/rank0.err"
   else
     "$train" --config "$tmp/trial.yaml" --out "$dir/rank0" --world-size "$n" --rank 0 \
-        --master 127.0.0.1:0 > "$dir/rank0.out" 2> "$dir/rank0.err" &
+        --master 127.0.0.1:0 "${overlap[@]}" > "$dir/rank0.out" 2> "$dir/rank0.err" &
     local leader=$! port=""
     for _ in $(seq 1 600); do
       port="$(grep -o '"rendezvous","port":[0-9]*' "$dir/rank0.out" 2>/dev/null | grep -o '[0-9]*$' || true)"
@@ -61,7 +65,7 @@ run_ranks() {
     local others=()
     for (( r = 1; r < n; r++ )); do
       "$train" --config "$tmp/trial.yaml" --out "$dir/rank$r" --world-size "$n" --rank "$r" \
-          --master "127.0.0.1:$port" > "$dir/rank$r.out" 2> "$dir/rank$r.err" &
+          --master "127.0.0.1:$port" "${overlap[@]}" > "$dir/rank$r.out" 2> "$dir/rank$r.err" &
       others+=($!)
     done
     wait "$leader"

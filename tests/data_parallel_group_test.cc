@@ -25,7 +25,7 @@ std::vector<absl::Status> RunRanks(
     int world_size, int64_t bucket_bytes,
     const std::function<absl::Status(DataParallelGroup&)>& body,
     std::chrono::milliseconds timeout = std::chrono::milliseconds(20'000),
-    bool cuda = false) {
+    bool cuda = false, bool overlap_gradient_sync = true) {
   std::promise<int> port;
   std::shared_future<int> port_ready = port.get_future().share();
   std::vector<absl::Status> statuses(world_size);
@@ -38,6 +38,7 @@ std::vector<absl::Status> RunRanks(
       options.bucket_bytes = bucket_bytes;
       options.timeout = timeout;
       options.cuda_device = cuda ? rank : -1;
+      options.overlap_gradient_sync = overlap_gradient_sync;
       if (rank == 0) {
         options.on_listening = [&](int p) { port.set_value(p); };
       } else {
@@ -170,6 +171,136 @@ TEST(DataParallelGroupTest, GatheredLossGivesTheSingleProcessGradient) {
                                 1e-6))
         << "rank " << rank;
   }
+}
+
+// A small network whose backward runs a collective of its own between its
+// layers' gradients (as the trainer's gathered losses and synchronised
+// BatchNorm do), with a parameter that no step uses.
+struct OverlapNet {
+  torch::nn::Linear first{torch::nn::LinearOptions(3, 8)};
+  torch::nn::Linear second{torch::nn::LinearOptions(8, 6)};
+  torch::nn::Linear third{torch::nn::LinearOptions(6, 2)};
+  torch::Tensor unused = torch::ones({5}, torch::requires_grad());
+
+  OverlapNet() {
+    // The same weights on every rank, without the generator the rank
+    // threads share.
+    torch::NoGradGuard no_grad;
+    double phase = 0;
+    for (const torch::Tensor& p : parameters()) {
+      p.copy_(torch::sin(torch::arange(p.numel(), torch::kFloat) * 0.7 + ++phase).view_as(p));
+    }
+  }
+
+  std::vector<torch::Tensor> parameters() {
+    std::vector<torch::Tensor> all = {unused};
+    for (torch::nn::Linear layer : {first, second, third}) {
+      for (const torch::Tensor& p : layer->parameters()) all.push_back(p);
+    }
+    return all;
+  }
+
+  void Backward(DataParallelGroup& group) {
+    const torch::Tensor x = Rows(group.rank(), 4);
+    const torch::Tensor h = group.AllGatherRows(torch::tanh(second(torch::tanh(first(x)))));
+    third(h).pow(2).sum().backward();
+  }
+};
+
+// The overlapped averaging writes bitwise the gradients that the synchronous
+// one writes, with a bucket per parameter and with one for all, on two and
+// three ranks, an unused parameter included; and its buckets do start
+// during the backward.
+TEST(DataParallelGroupTest, OverlappedGradientSyncMatchesAverageGradientsBitwise) {
+  for (int ranks : {2, 3}) {
+    for (int64_t bucket_bytes : {int64_t{16}, int64_t{25} << 20}) {
+      std::vector<std::vector<torch::Tensor>> overlapped(ranks), synchronous(ranks);
+      std::vector<int> started(ranks), buckets(ranks);
+      const auto statuses = RunRanks(ranks, bucket_bytes, [&](DataParallelGroup& group) {
+        const int r = group.rank();
+        OverlapNet net;
+        const std::vector<torch::Tensor> parameters = net.parameters();
+        std::unique_ptr<GradientSync> sync = group.NewGradientSync(parameters);
+        for (int step = 0; step < 2; ++step) {  // the hooks serve every step
+          for (const torch::Tensor& p : parameters) p.mutable_grad() = torch::Tensor();
+          sync->Arm();
+          net.Backward(group);
+          if (auto s = sync->Finish(); !s.ok()) return s;
+        }
+        started[r] = sync->buckets_started_in_backward();
+        buckets[r] = sync->bucket_count();
+        for (const torch::Tensor& p : parameters) overlapped[r].push_back(p.grad().clone());
+
+        for (const torch::Tensor& p : parameters) p.mutable_grad() = torch::Tensor();
+        net.Backward(group);
+        if (auto s = group.AverageGradients(parameters); !s.ok()) return s;
+        for (const torch::Tensor& p : parameters) synchronous[r].push_back(p.grad().clone());
+        return absl::OkStatus();
+      });
+      for (int r = 0; r < ranks; ++r) {
+        ASSERT_TRUE(statuses[r].ok()) << "rank " << r << ": " << statuses[r];
+        const int expected_buckets = bucket_bytes == 16 ? 7 : 1;
+        EXPECT_EQ(buckets[r], expected_buckets);
+        // The first bucket holds the last layer's bias; the unused
+        // parameter's bucket (the last one) waits for Finish.
+        EXPECT_EQ(started[r], expected_buckets - 1) << "bucket_bytes " << bucket_bytes;
+        ASSERT_EQ(overlapped[r].size(), synchronous[r].size());
+        for (size_t i = 0; i < overlapped[r].size(); ++i) {
+          EXPECT_TRUE(torch::equal(overlapped[r][i], synchronous[r][i]))
+              << ranks << " ranks, bucket_bytes " << bucket_bytes << ", rank " << r
+              << ", parameter " << i;
+        }
+        EXPECT_TRUE(torch::equal(overlapped[r][0], torch::zeros({5})));
+        EXPECT_FALSE(torch::equal(overlapped[r][1], torch::zeros_like(overlapped[r][1])));
+      }
+    }
+  }
+}
+
+// Without overlap_gradient_sync, Finish is AverageGradients: no hooks, no
+// bucket started during the backward, the same gradients.
+TEST(DataParallelGroupTest, GradientSyncWithoutOverlapAveragesAfterTheBackward) {
+  std::vector<std::vector<torch::Tensor>> grads(2);
+  const auto statuses = RunRanks(
+      2, int64_t{16},
+      [&](DataParallelGroup& group) {
+        OverlapNet net;
+        const std::vector<torch::Tensor> parameters = net.parameters();
+        std::unique_ptr<GradientSync> sync = group.NewGradientSync(parameters);
+        sync->Arm();
+        net.Backward(group);
+        if (auto s = sync->Finish(); !s.ok()) return s;
+        EXPECT_EQ(sync->bucket_count(), 0);
+        EXPECT_EQ(sync->buckets_started_in_backward(), 0);
+        for (const torch::Tensor& p : parameters) grads[group.rank()].push_back(p.grad());
+        return absl::OkStatus();
+      },
+      std::chrono::milliseconds(20'000), /*cuda=*/false, /*overlap_gradient_sync=*/false);
+  for (int r = 0; r < 2; ++r) {
+    ASSERT_TRUE(statuses[r].ok()) << statuses[r];
+    for (size_t i = 0; i < grads[r].size(); ++i) {
+      EXPECT_TRUE(torch::equal(grads[r][i], grads[0][i])) << "parameter " << i;
+    }
+    EXPECT_TRUE(torch::equal(grads[r][0], torch::zeros({5})));
+  }
+}
+
+// A rank gone fails the overlapped averaging as it fails AverageGradients.
+TEST(DataParallelGroupTest, ARankThatLeavesFailsTheOverlappedSync) {
+  const auto statuses = RunRanks(
+      2, int64_t{16},
+      [&](DataParallelGroup& group) -> absl::Status {
+        if (group.rank() == 1) return absl::OkStatus();  // gone, as a killed rank
+        auto weight = torch::ones({8}, torch::requires_grad());
+        std::unique_ptr<GradientSync> sync = group.NewGradientSync({weight});
+        sync->Arm();
+        (weight * 2).sum().backward();
+        return sync->Finish();
+      },
+      std::chrono::milliseconds(3'000));
+  EXPECT_TRUE(statuses[1].ok());
+  EXPECT_EQ(statuses[0].code(), absl::StatusCode::kUnavailable) << statuses[0];
+  EXPECT_THAT(statuses[0].message(), HasSubstr("all-reduce of gradients"));
 }
 
 TEST(DataParallelGroupTest, BadOptionsNameTheField) {

@@ -1,6 +1,8 @@
 #include "worker/trainer/data_parallel_group.h"
 
+#include <cstdint>
 #include <exception>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +15,8 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include "worker/trainer/data_parallel_internal.h"
+
 // Set on this file alone (worker/trainer/CMakeLists.txt) where the CUDA
 // toolkit and NCCL were found.
 #ifdef SSLSWEEP_WITH_NCCL
@@ -20,14 +24,10 @@
 #endif
 
 namespace sslsweep {
-namespace {
+namespace data_parallel_internal {
 
 absl::Status Unavailable(const std::string& what, const std::exception& e) {
   return absl::UnavailableError(absl::StrCat(what, ": ", e.what()));
-}
-
-absl::Status Prefixed(const std::string& what, const absl::Status& status) {
-  return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
 }
 
 // Runs `work` and waits for it; a c10::Error (a rank gone, a timeout) becomes
@@ -39,6 +39,65 @@ absl::Status Wait(const std::string& what, const c10::intrusive_ptr<c10d::Work>&
     return Unavailable(what, e);
   }
   return absl::OkStatus();
+}
+
+// The buckets of `parameters`' gradients, each a list of parameter indices,
+// in the order they are all-reduced: from the last parameter to the first
+// (roughly the order in which a backward produces the gradients),
+// consecutive parameters of one dtype and device up to bucket_bytes each.
+// AverageGradients and GradientSync share it, so that they sum the same
+// buffers: with more than two ranks Gloo's ring adds an element's terms in
+// an order that depends on its place in the buffer.
+std::vector<std::vector<size_t>> PlanBuckets(const std::vector<torch::Tensor>& parameters,
+                                             int64_t bucket_bytes) {
+  std::vector<std::vector<size_t>> buckets;
+  int64_t bytes = 0;
+  for (size_t i = parameters.size(); i-- > 0;) {
+    const torch::Tensor& p = parameters[i];
+    const int64_t size = p.numel() * p.element_size();
+    if (buckets.empty() ||
+        bytes + size > bucket_bytes ||
+        p.scalar_type() != parameters[buckets.back().front()].scalar_type() ||
+        p.device() != parameters[buckets.back().front()].device()) {
+      buckets.emplace_back();
+      bytes = 0;
+    }
+    buckets.back().push_back(i);
+    bytes += size;
+  }
+  return buckets;
+}
+
+// The gradient of `p`, made zeros first if it has none: a parameter unused
+// this step takes part in its bucket's all-reduce like the others, so that
+// every rank calls the same collectives.
+torch::Tensor GradOrZeros(const torch::Tensor& p) {
+  if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+  return p.grad();
+}
+
+// Copies the bucket's mean, `flat` times `scale`, back into `grads`.
+void ScatterMean(torch::Tensor& flat, double scale, const std::vector<torch::Tensor>& grads) {
+  flat.mul_(scale);
+  int64_t offset = 0;
+  for (const torch::Tensor& g : grads) {
+    g.copy_(flat.narrow(0, offset, g.numel()).view_as(g));
+    offset += g.numel();
+  }
+}
+
+}  // namespace data_parallel_internal
+
+namespace {
+
+using data_parallel_internal::GradOrZeros;
+using data_parallel_internal::PlanBuckets;
+using data_parallel_internal::ScatterMean;
+using data_parallel_internal::Unavailable;
+using data_parallel_internal::Wait;
+
+absl::Status Prefixed(const std::string& what, const absl::Status& status) {
+  return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
 }
 
 // The groups of one rank, as the autograd functions below carry them: Gloo
@@ -172,6 +231,8 @@ struct AllReduceSumFunction : torch::autograd::Function<AllReduceSumFunction> {
     return {grad, torch::Tensor(), torch::Tensor()};
   }
 };
+
+
 
 #ifdef SSLSWEEP_WITH_NCCL
 // Where rank 0 publishes the NCCL id in the group's own TCPStore.
@@ -328,36 +389,18 @@ absl::Status DataParallelGroup::AverageGradients(const std::vector<torch::Tensor
     }
   }
   const double scale = 1.0 / options_.world_size;
-  size_t begin = 0;
-  while (begin < parameters.size()) {
-    // One bucket: consecutive parameters of one dtype and device up to
-    // bucket_bytes.
+  for (const std::vector<size_t>& bucket : PlanBuckets(parameters, options_.bucket_bytes)) {
     std::vector<torch::Tensor> grads;
-    int64_t bytes = 0;
-    size_t end = begin;
-    for (; end < parameters.size(); ++end) {
-      const torch::Tensor& p = parameters[end];
-      if (!grads.empty() && (bytes + p.numel() * p.element_size() > options_.bucket_bytes ||
-                             p.scalar_type() != grads.front().scalar_type() ||
-                             p.device() != grads.front().device())) {
-        break;
-      }
-      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-      grads.push_back(p.grad());
-      bytes += p.numel() * p.element_size();
-    }
     std::vector<torch::Tensor> flat_views;
-    flat_views.reserve(grads.size());
-    for (const torch::Tensor& g : grads) flat_views.push_back(g.reshape({-1}));
-    torch::Tensor bucket = torch::cat(flat_views);
-    if (auto s = SumInPlace(collectives, "all-reduce of gradients", bucket); !s.ok()) return s;
-    bucket.mul_(scale);
-    int64_t offset = 0;
-    for (torch::Tensor& g : grads) {
-      g.copy_(bucket.narrow(0, offset, g.numel()).view_as(g));
-      offset += g.numel();
+    grads.reserve(bucket.size());
+    flat_views.reserve(bucket.size());
+    for (size_t i : bucket) {
+      grads.push_back(GradOrZeros(parameters[i]));
+      flat_views.push_back(grads.back().reshape({-1}));
     }
-    begin = end;
+    torch::Tensor flat = torch::cat(flat_views);
+    if (auto s = SumInPlace(collectives, "all-reduce of gradients", flat); !s.ok()) return s;
+    ScatterMean(flat, scale, grads);
   }
   return absl::OkStatus();
 }

@@ -3,7 +3,7 @@
 //   sslsweep-train --config trial.yaml --out DIR [--threads N]
 //                  [--export-features FEATURES_DIR] [--checkpoint-links]
 //                  [--world-size N --rank R --master HOST:PORT
-//                   [--local-address HOST]]
+//                   [--local-address HOST] [--overlap-gradient-sync]]
 //
 // --world-size N (> 1) makes this process rank R of a data-parallel trial
 // over Gloo (TrainerOptions::data_parallel; one process per rank, each with
@@ -117,6 +117,8 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(1, 4096));
   app.add_option("--rank", data_parallel.rank, "This process's rank, 0 to world size - 1")
       ->check(CLI::Range(0, 4095));
+  app.add_flag("--overlap-gradient-sync", data_parallel.overlap_gradient_sync,
+               "Start each gradient bucket's all-reduce during the backward (CPU ranks)");
   app.add_option("--local-address", data_parallel.local_addr,
                  "An address of this host the other ranks can reach (default: rank 0 "
                  "the --master host, the others what the host name resolves to)");

@@ -374,6 +374,11 @@ class TrialRunner {
     // share (rows r*B/N .. (r+1)*B/N) in a group.
     const int64_t rows = group() == nullptr ? batch : batch / group()->world_size();
     const BatchRows mine{group() == nullptr ? 0 : group()->rank() * rows, batch};
+    // Once per run, after the optimiser's parameters are known (with
+    // overlap, it sets hooks on their gradient accumulators).
+    if (group() != nullptr && gradient_sync_ == nullptr) {
+      gradient_sync_ = group()->NewGradientSync(trained_);
+    }
     EpochLosses sums;
     for (const std::string& term : network_->method->term_names()) sums.terms.emplace_back(term, 0.0);
     for (int64_t step = 0; step < steps_per_epoch_; ++step) {
@@ -405,6 +410,7 @@ class TrialRunner {
                                                  epoch, " step ", step + 1));
         }
         optimizer_->zero_grad();
+        if (gradient_sync_ != nullptr) gradient_sync_->Arm();
         loss.total.backward();
       } catch (const std::exception& e) {
         // In a group the forward's and backward's collectives (the losses'
@@ -414,8 +420,8 @@ class TrialRunner {
         if (!lost.has_value()) throw;
         return LostPeer(*lost);
       }
-      if (group() != nullptr) {
-        if (auto s = group()->AverageGradients(trained_); !s.ok()) {
+      if (gradient_sync_ != nullptr) {
+        if (auto s = gradient_sync_->Finish(); !s.ok()) {
           return CollectiveFailure(s);
         }
       }
@@ -513,6 +519,10 @@ class TrialRunner {
   SslNetwork network_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   int64_t step_ = 0;  // optimiser steps taken over the whole run
+  // Averages trained_'s gradients over the group (overlapped with the
+  // backward where DataParallelOptions::overlap_gradient_sync says so);
+  // null when alone. Destroyed before group_, which it uses.
+  std::unique_ptr<GradientSync> gradient_sync_;
 
   // Set once at the start of Run.
   MeasurementPlan plan_;
@@ -583,6 +593,7 @@ absl::Status RunTrialOrThrow(const TrialConfig& config,
     group_options.master_addr = spec.master_addr;
     group_options.master_port = spec.master_port;
     group_options.local_addr = spec.local_addr;
+    group_options.overlap_gradient_sync = spec.overlap_gradient_sync;
     group_options.cuda_device = device->device.is_cuda() ? device->device.index() : -1;
     group_options.on_listening = spec.on_listening;
     group_options.timeout = std::chrono::milliseconds(spec.timeout_ms);

@@ -117,6 +117,10 @@ struct DataParallelSpec {
   // transport at (it binds there). Empty: rank 0 uses master_addr (its
   // own), the others the address their host name resolves to.
   std::string local_addr;
+  // Start each gradient bucket's all-reduce during the backward
+  // (DataParallelOptions::overlap_gradient_sync; off: it did not pay on
+  // 2-core CPU machines, docs/benchmarks.md).
+  bool overlap_gradient_sync = false;
   // Rank 0: called with the port once it listens, before it waits for the
   // other ranks (sslsweep-train prints it as a rendezvous event).
   std::function<void(int port)> on_listening;
