@@ -4,7 +4,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
 #include "proto/grpc_status.h"
 
 namespace sslsweep {
@@ -77,6 +79,11 @@ CoordinatorServer::~CoordinatorServer() { Shutdown(); }
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     Coordinator* coordinator, const std::string& address) {
   std::unique_ptr<CoordinatorServer> server(new CoordinatorServer(coordinator));
+  // Standard tools can talk to the coordinator: grpc.health.v1.Health
+  // (SERVING while it runs; load balancers and `grpc_health_probe`) and
+  // server reflection (grpcurl, grpc_cli list and call without .proto files).
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &server->port_);
   builder.RegisterService(&server->sweep_service_);
