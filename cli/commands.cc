@@ -54,23 +54,25 @@ int SubmitCommand(SweepClient& client, const std::string& path, std::ostream& ou
   return kExitOk;
 }
 
-int ListCommand(SweepClient& client, std::ostream& out, std::ostream& err) {
+int ListCommand(SweepClient& client, OutputFormat format, std::ostream& out, std::ostream& err) {
   auto response = client.ListSweeps();
   if (!response.ok()) return ReportError(response.status(), err);
-  out << SweepsTable(*response);
+  out << RenderTable(SweepsTable(*response), format);
   return kExitOk;
 }
 
-int StatusCommand(SweepClient& client, int64_t sweep_id, std::ostream& out, std::ostream& err) {
+int StatusCommand(SweepClient& client, int64_t sweep_id, OutputFormat format, std::ostream& out,
+                  std::ostream& err) {
   auto response = client.GetSweepStatus(sweep_id);
   if (!response.ok()) return ReportError(response.status(), err);
-  out << SweepSummaryLine(response->sweep()) << "\n" << StatusTable(*response);
+  if (format == OutputFormat::kTable) out << SweepSummaryLine(response->sweep()) << "\n";
+  out << RenderTable(StatusTable(*response), format);
   return kExitOk;
 }
 
 int ResultsCommand(SweepClient& client, int64_t sweep_id,
-                   const std::vector<std::string>& metric_patterns, std::ostream& out,
-                   std::ostream& err) {
+                   const std::vector<std::string>& metric_patterns, OutputFormat format,
+                   std::ostream& out, std::ostream& err) {
   auto response = client.GetResults(sweep_id);
   if (!response.ok()) return ReportError(response.status(), err);
   if (!response->metric_columns().empty() &&
@@ -80,7 +82,7 @@ int ResultsCommand(SweepClient& client, int64_t sweep_id,
     err << "\n";
     return kExitBadInput;
   }
-  out << ResultsTable(*response, metric_patterns);
+  out << RenderTable(ResultsTable(*response, metric_patterns, format), format);
   return kExitOk;
 }
 
@@ -109,13 +111,14 @@ int UnquarantineCommand(SweepClient& client, const std::string& worker_id, std::
   return kExitOk;
 }
 
-int WorkersCommand(SweepClient& client, std::ostream& out, std::ostream& err) {
+int WorkersCommand(SweepClient& client, OutputFormat format, std::ostream& out,
+                   std::ostream& err) {
   auto response = client.ListWorkers();
   if (!response.ok()) return ReportError(response.status(), err);
   const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();
-  out << WorkersTable(*response, now_ms);
+  out << RenderTable(WorkersTable(*response, now_ms), format);
   return kExitOk;
 }
 

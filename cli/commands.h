@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "cli/output_table.h"
 #include "cli/sweep_client.h"
 
 namespace sslsweep {
@@ -30,15 +31,19 @@ int ReportError(const absl::Status& status, std::ostream& err);
 
 int SubmitCommand(SweepClient& client, const std::string& path, std::ostream& out,
                   std::ostream& err);
-int ListCommand(SweepClient& client, std::ostream& out, std::ostream& err);
-int StatusCommand(SweepClient& client, int64_t sweep_id, std::ostream& out, std::ostream& err);
+// The commands that print a table print it in `format`; `status` prints
+// its sweep's summary line above the table only in the table format.
+int ListCommand(SweepClient& client, OutputFormat format, std::ostream& out, std::ostream& err);
+int StatusCommand(SweepClient& client, int64_t sweep_id, OutputFormat format, std::ostream& out,
+                  std::ostream& err);
 int ResultsCommand(SweepClient& client, int64_t sweep_id,
-                   const std::vector<std::string>& metric_patterns, std::ostream& out,
-                   std::ostream& err);
+                   const std::vector<std::string>& metric_patterns, OutputFormat format,
+                   std::ostream& out, std::ostream& err);
 int CancelCommand(SweepClient& client, int64_t sweep_id, std::ostream& out, std::ostream& err);
 int CancelTrialCommand(SweepClient& client, int64_t trial_id, std::ostream& out,
                        std::ostream& err);
-int WorkersCommand(SweepClient& client, std::ostream& out, std::ostream& err);
+int WorkersCommand(SweepClient& client, OutputFormat format, std::ostream& out,
+                   std::ostream& err);
 int UnquarantineCommand(SweepClient& client, const std::string& worker_id, std::ostream& out,
                         std::ostream& err);
 

@@ -177,7 +177,8 @@ int RunLocal(const LocalOptions& options, std::ostream& out, std::ostream& err) 
   auto results = client.GetResults(sweep_id);
   if (!results.ok()) return ReportError(results.status(), err);
   out << "\n" << SweepSummaryLine(status.sweep()) << "\n\n"
-      << ResultsTable(*results, options.metric_patterns);
+      << RenderTable(ResultsTable(*results, options.metric_patterns, OutputFormat::kTable),
+                     OutputFormat::kTable);
   (*server)->Shutdown();
   // A trial pruned by early termination ended as the sweep asked.
   const int ended_well = status.sweep().trials_succeeded() + status.sweep().trials_pruned();

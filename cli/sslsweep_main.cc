@@ -62,6 +62,13 @@ int main(int argc, char** argv) {
         ->required()
         ->check(CLI::PositiveNumber);
   };
+  std::string format_text = "table";
+  const auto add_format = [&](CLI::App* command) {
+    command->add_option("--format", format_text,
+                        "table (aligned columns), json (an array of objects) or csv")
+        ->check(CLI::IsMember({"table", "json", "csv"}))
+        ->capture_default_str();
+  };
   const auto add_metrics = [&](CLI::App* command) {
     command->add_option("--metrics", metrics,
                         "metric columns to show: shell globs over <metric>/<target>/<layer>; "
@@ -74,11 +81,16 @@ int main(int argc, char** argv) {
   submit->add_option("FILE", path, "sweep YAML")->required();
   submit->footer("Example: sslsweep submit sweeps/quickstart.yaml");
   CLI::App* ls = app.add_subcommand("ls", "list sweeps");
+  add_format(ls);
+  ls->footer("Examples: sslsweep ls; sslsweep ls --format json | jq '.[].name'");
   CLI::App* status = app.add_subcommand("status", "a sweep's trials: state, attempt, epoch");
   add_id(status);
+  add_format(status);
+  status->footer("Examples: sslsweep status 1; sslsweep status 1 --format csv > trials.csv");
   CLI::App* results = app.add_subcommand("results", "one row per trial: parameters, final metrics");
   add_id(results);
   add_metrics(results);
+  add_format(results);
   results->footer("Example: sslsweep results 1 --metrics 'ncc_test_acc/*'");
   CLI::App* cancel = app.add_subcommand(
       "cancel", "cancel a sweep's pending and running trials, or one trial (--trial)");
@@ -88,6 +100,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   cancel->footer("Examples: sslsweep cancel 3; sslsweep cancel --trial 17");
   CLI::App* workers = app.add_subcommand("workers", "list registered workers");
+  add_format(workers);
+  workers->footer("Example: sslsweep workers --format json");
   CLI::App* unquarantine = app.add_subcommand(
       "unquarantine", "let a quarantined worker lease trials again");
   unquarantine->add_option("WORKER_ID", worker_id, "the worker's id (from workers)")
@@ -124,11 +138,15 @@ int main(int argc, char** argv) {
     local.metric_patterns = metrics;
     return sslsweep::RunLocal(local, std::cout, std::cerr);
   }
+  // Checked by CLI11 above: one of the three.
+  const sslsweep::OutputFormat format = *sslsweep::ParseOutputFormat(format_text);
   sslsweep::SweepClient client(address);
   if (*submit) return sslsweep::SubmitCommand(client, path, std::cout, std::cerr);
-  if (*ls) return sslsweep::ListCommand(client, std::cout, std::cerr);
-  if (*status) return sslsweep::StatusCommand(client, sweep_id, std::cout, std::cerr);
-  if (*results) return sslsweep::ResultsCommand(client, sweep_id, metrics, std::cout, std::cerr);
+  if (*ls) return sslsweep::ListCommand(client, format, std::cout, std::cerr);
+  if (*status) return sslsweep::StatusCommand(client, sweep_id, format, std::cout, std::cerr);
+  if (*results) {
+    return sslsweep::ResultsCommand(client, sweep_id, metrics, format, std::cout, std::cerr);
+  }
   if (*cancel) {
     if ((sweep_id > 0) == (trial_id > 0)) {
       std::cerr << "sslsweep cancel: give a SWEEP_ID or --trial TRIAL_ID, not both\n";
@@ -140,6 +158,6 @@ int main(int argc, char** argv) {
   if (*unquarantine) {
     return sslsweep::UnquarantineCommand(client, worker_id, std::cout, std::cerr);
   }
-  if (*workers) return sslsweep::WorkersCommand(client, std::cout, std::cerr);
+  if (*workers) return sslsweep::WorkersCommand(client, format, std::cout, std::cerr);
   return sslsweep::kExitBadInput;
 }

@@ -67,6 +67,12 @@ absl::StatusOr<v1::GetResultsResponse> SweepClient::GetResults(int64_t sweep_id)
       &v1::SweepService::Stub::GetResults, request);
 }
 
+absl::StatusOr<v1::QueryResultsResponse> SweepClient::QueryResults(
+    const v1::QueryResultsRequest& request) {
+  return Call<v1::QueryResultsRequest, v1::QueryResultsResponse>(
+      &v1::SweepService::Stub::QueryResults, request);
+}
+
 absl::StatusOr<v1::ListWorkersResponse> SweepClient::ListWorkers() {
   return Call<v1::ListWorkersRequest, v1::ListWorkersResponse>(
       &v1::SweepService::Stub::ListWorkers, v1::ListWorkersRequest());

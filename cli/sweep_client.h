@@ -28,6 +28,8 @@ class SweepClient {
   absl::StatusOr<v1::GetSweepStatusResponse> GetSweepStatus(int64_t sweep_id);
   absl::StatusOr<v1::CancelSweepResponse> CancelSweep(int64_t sweep_id);
   absl::StatusOr<v1::GetResultsResponse> GetResults(int64_t sweep_id);
+  // Aggregated results (proto QueryResultsRequest for the fields).
+  absl::StatusOr<v1::QueryResultsResponse> QueryResults(const v1::QueryResultsRequest& request);
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers();
   absl::StatusOr<v1::CancelTrialResponse> CancelTrial(int64_t trial_id);
   absl::StatusOr<v1::UnquarantineWorkerResponse> UnquarantineWorker(const std::string& worker_id);

@@ -1,7 +1,9 @@
-// Plain-text tables for the CLI: aligned columns, one header line.
+// The CLI's tables, built from the coordinator's responses (rendered by
+// output_table.h as --format table, json or csv).
 //
 // Pure functions over the coordinator's responses, so tests can check exact
-// output without a server.
+// output without a server. Values print with 4 decimals for the table
+// format and with full precision (%.10g) for json and csv.
 
 #ifndef SSLSWEEP_CLI_TABLES_H_
 #define SSLSWEEP_CLI_TABLES_H_
@@ -9,13 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "cli/output_table.h"
 #include "proto/sslsweep.pb.h"
 
 namespace sslsweep {
-
-// Columns padded to their widest cell, separated by two spaces.
-std::string FormatTable(const std::vector<std::string>& header,
-                        const std::vector<std::vector<std::string>>& rows);
 
 // "pending", "running", "succeeded", "failed", "cancelled".
 std::string StateName(v1::TrialState state);
@@ -27,15 +26,16 @@ std::vector<int> SelectMetricColumns(const v1::GetResultsResponse& results,
                                      const std::vector<std::string>& metric_patterns);
 
 // One row per trial: trial id, state, swept parameters, final epoch, metrics
-// (4 decimals; "-" where absent).
-std::string ResultsTable(const v1::GetResultsResponse& results,
-                         const std::vector<std::string>& metric_patterns);
-// One row per trial: id, state, attempt, worker, epoch/total, parameters, reason.
-std::string StatusTable(const v1::GetSweepStatusResponse& status);
+// ("-" where absent).
+OutputTable ResultsTable(const v1::GetResultsResponse& results,
+                         const std::vector<std::string>& metric_patterns, OutputFormat format);
+// One row per trial: id, state, attempt, failures, worker(s), epoch/total,
+// checkpoint, parameters, reason.
+OutputTable StatusTable(const v1::GetSweepStatusResponse& status);
 // One line of counts for a sweep.
 std::string SweepSummaryLine(const v1::SweepSummary& sweep);
-std::string SweepsTable(const v1::ListSweepsResponse& sweeps);
-std::string WorkersTable(const v1::ListWorkersResponse& workers, int64_t now_ms);
+OutputTable SweepsTable(const v1::ListSweepsResponse& sweeps);
+OutputTable WorkersTable(const v1::ListWorkersResponse& workers, int64_t now_ms);
 
 }  // namespace sslsweep
 

@@ -79,6 +79,13 @@ class Coordinator {
   absl::StatusOr<v1::CancelSweepResponse> CancelSweep(const v1::CancelSweepRequest& request);
   absl::StatusOr<v1::CancelTrialResponse> CancelTrial(const v1::CancelTrialRequest& request);
   absl::StatusOr<v1::GetResultsResponse> GetResults(const v1::GetResultsRequest& request);
+  // Aggregated results, computed in SQL by Store::QueryResults
+  // (coordinator_results.cc). InvalidArgument for a malformed field (an
+  // epoch other than final, best, all or a number >= 0; a where without
+  // '='; an unknown state; too many or too long strings) and for the
+  // Store's unknown names; NotFound for an unknown sweep.
+  absl::StatusOr<v1::QueryResultsResponse> QueryResults(
+      const v1::QueryResultsRequest& request);
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const v1::ListWorkersRequest& request);
   absl::StatusOr<v1::UnquarantineWorkerResponse> UnquarantineWorker(
       const v1::UnquarantineWorkerRequest& request);

@@ -41,6 +41,8 @@ class SweepServiceImpl final : public v1::SweepService::Service {
                            v1::CancelTrialResponse*) override;
   grpc::Status GetResults(grpc::ServerContext*, const v1::GetResultsRequest*,
                           v1::GetResultsResponse*) override;
+  grpc::Status QueryResults(grpc::ServerContext*, const v1::QueryResultsRequest*,
+                            v1::QueryResultsResponse*) override;
   grpc::Status ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
                            v1::ListWorkersResponse*) override;
   grpc::Status UnquarantineWorker(grpc::ServerContext*, const v1::UnquarantineWorkerRequest*,

@@ -12,6 +12,7 @@
 #include "coordinator/sqlite_statement.h"
 #include "coordinator/store_lease_queries.h"
 #include "coordinator/store_queries.h"
+#include "coordinator/store_results_queries.h"
 #include "coordinator/store_schema.h"
 
 namespace sslsweep {
@@ -161,6 +162,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   if (!write_db.ok()) return write_db.status();
   absl::StatusOr<SqliteConnection> read_db = OpenStoreReader(options);
   if (!read_db.ok()) return read_db.status();
+  if (absl::Status s = RegisterResultsFunctions(read_db->get()); !s.ok()) return s;
   return absl::WrapUnique(new Store(write_db->release(), read_db->release()));
 }
 
@@ -513,6 +515,11 @@ absl::StatusOr<std::vector<MetricHistory>> Store::MetricHistories(int64_t sweep_
         }
         return histories;
       });
+}
+
+absl::StatusOr<AggregatedResults> Store::QueryResults(const ResultsQuery& query) {
+  return Read<AggregatedResults>(
+      [&](StatementCache& db) { return SelectResults(db, query); });
 }
 
 }  // namespace sslsweep

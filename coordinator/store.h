@@ -36,6 +36,8 @@ struct sqlite3;
 namespace sslsweep {
 
 class StatementCache;
+struct ResultsQuery;  // results_query.h
+struct AggregatedResults;
 
 enum class TrialState {
   kPending = 1,
@@ -366,6 +368,13 @@ class Store {
   // sweep. Early termination rebuilds its state from this after a restart.
   absl::StatusOr<std::vector<MetricHistory>> MetricHistories(int64_t sweep_id,
                                                              const std::string& name);
+  // Aggregates the sweep's metrics in SQL as `query` asks (results_query.h;
+  // docs/schema.md, "Aggregated results"), in one read transaction. NotFound
+  // for an unknown sweep; InvalidArgument, naming what is valid, for a
+  // group_by or where path the sweep does not sweep, a where value no trial
+  // has, a metric glob that matches no stored metric of the sweep, and
+  // "best" for a sweep without a metric.
+  absl::StatusOr<AggregatedResults> QueryResults(const ResultsQuery& query);
 
  private:
   // A write waiting in the queue (leveldb's DBImpl::Writer); store.cc.
