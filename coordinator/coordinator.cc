@@ -130,6 +130,24 @@ absl::StatusOr<v1::SubmitSweepResponse> Coordinator::SubmitSweep(
   absl::StatusOr<std::vector<ExpandedTrial>> expanded = ExpandSweep(*spec);
   if (!expanded.ok()) return expanded.status();
 
+  if (request.dry_run()) {
+    v1::SubmitSweepResponse response;
+    response.set_trial_count(static_cast<int32_t>(expanded->size()));
+    for (const std::string& w : spec->warnings) response.add_warnings(w);
+    for (const ExpandedTrial& t : *expanded) {
+      v1::PlannedTrial* planned = response.add_trials();
+      planned->set_index(t.index);
+      planned->set_epochs(t.epochs);
+      planned->set_ranks(spec->ranks);
+      for (const auto& [path, value] : t.params) {
+        v1::Param* param = planned->add_params();
+        param->set_path(path);
+        param->set_value(value);
+      }
+    }
+    return response;
+  }
+
   NewSweep sweep;
   sweep.name = spec->name;
   sweep.source_yaml = request.yaml();

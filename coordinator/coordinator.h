@@ -72,6 +72,8 @@ class Coordinator {
   absl::StatusOr<std::vector<ExpiredLease>> ExpireLeases();
 
   // ---- for the CLI
+  // Validates and expands the sweep and stores it with its trials, or with
+  // dry_run only lists the trials it would create.
   absl::StatusOr<v1::SubmitSweepResponse> SubmitSweep(const v1::SubmitSweepRequest& request);
   absl::StatusOr<v1::ListSweepsResponse> ListSweeps(const v1::ListSweepsRequest& request);
   absl::StatusOr<v1::GetSweepStatusResponse> GetSweepStatus(

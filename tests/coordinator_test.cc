@@ -58,6 +58,34 @@ TEST_F(CoordinatorTest, BadSweepIsRejectedAndStoresNothing) {
   EXPECT_EQ(sweeps->sweeps_size(), 0);
 }
 
+TEST_F(CoordinatorTest, DryRunListsTheTrialsAndStoresNothing) {
+  v1::SubmitSweepRequest request;
+  request.set_source_name("sweep.yaml");
+  request.set_yaml(kSweep);
+  request.set_dry_run(true);
+  auto response = coordinator_->SubmitSweep(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->sweep_id(), 0);
+  EXPECT_EQ(response->trial_count(), 4);
+  ASSERT_EQ(response->trials_size(), 4);
+  const v1::PlannedTrial& last = response->trials(3);
+  EXPECT_EQ(last.index(), 3);
+  EXPECT_EQ(last.epochs(), 3);
+  EXPECT_EQ(last.ranks(), 1);
+  ASSERT_EQ(last.params_size(), 2);
+  EXPECT_EQ(last.params(0).path(), "optim.lr");
+  EXPECT_EQ(last.params(0).value(), "0.001");
+  EXPECT_EQ(last.params(1).path(), "seed");
+  EXPECT_EQ(last.params(1).value(), "2");
+  auto sweeps = coordinator_->ListSweeps({});
+  ASSERT_TRUE(sweeps.ok());
+  EXPECT_EQ(sweeps->sweeps_size(), 0);
+  // A dry run validates as a submission does.
+  request.set_yaml("method: grid\nparameters:\n  optim.lrr: {values: [1]}\n");
+  EXPECT_EQ(coordinator_->SubmitSweep(request).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(CoordinatorTest, LeaseReportFinishAndResults) {
   const int64_t sweep = Submit(kSweep);
   const std::string worker = Register();
