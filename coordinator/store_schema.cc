@@ -278,6 +278,39 @@ BEGIN
 END;
 )sql";
 
+// Version 4: views for the shapes that sqlite3 and pandas users query most
+// (docs/schema.md, "Views"). Views only: nothing stored changes.
+constexpr char kSchemaV4[] = R"sql(
+-- Each trial with its swept parameters as one "path=value ..." text.
+CREATE VIEW trial_overview AS
+SELECT t.sweep_id, t.id AS trial_id, t.idx, t.state, t.attempt, t.failures, t.ranks,
+       t.worker_id, t.failure_reason,
+       (SELECT group_concat(path || '=' || value, ' ')
+          FROM (SELECT path, value FROM trial_params
+                WHERE trial_id = t.id ORDER BY position)) AS params
+FROM trials t;
+
+-- Every metric row, its name split into <metric>/<target>/<layer> (target
+-- and layer NULL for a name of fewer than three parts, e.g. loss/total).
+CREATE VIEW metric_rows AS
+SELECT t.sweep_id, m.trial_id, m.epoch, m.name,
+       CASE WHEN instr(m.name, '/') = 0 THEN m.name
+            ELSE substr(m.name, 1, instr(m.name, '/') - 1) END AS metric,
+       CASE WHEN instr(substr(m.name, instr(m.name, '/') + 1), '/') = 0 THEN NULL
+            ELSE substr(substr(m.name, instr(m.name, '/') + 1), 1,
+                        instr(substr(m.name, instr(m.name, '/') + 1), '/') - 1) END AS target,
+       CASE WHEN instr(substr(m.name, instr(m.name, '/') + 1), '/') = 0 THEN NULL
+            ELSE substr(substr(m.name, instr(m.name, '/') + 1),
+                        instr(substr(m.name, instr(m.name, '/') + 1), '/') + 1) END AS layer,
+       m.value, m.attempt
+FROM metrics m JOIN trials t ON t.id = m.trial_id;
+
+-- The rows of each trial's final epoch (its highest epoch with metrics).
+CREATE VIEW final_metric_rows AS
+SELECT r.* FROM metric_rows r
+WHERE r.epoch = (SELECT max(e.epoch) FROM metrics e WHERE e.trial_id = r.trial_id);
+)sql";
+
 absl::Status MigrateToV1(sqlite3* db) { return ExecuteSql(db, kSchemaV1); }
 
 // Runs `sql`, which rebuilds tables, inside Migrate's transaction with
@@ -299,6 +332,7 @@ absl::Status RebuildTables(sqlite3* db, const char* sql, int from_version) {
 
 absl::Status MigrateToV2(sqlite3* db) { return RebuildTables(db, kSchemaV2, 1); }
 absl::Status MigrateToV3(sqlite3* db) { return RebuildTables(db, kSchemaV3, 2); }
+absl::Status MigrateToV4(sqlite3* db) { return ExecuteSql(db, kSchemaV4); }
 
 // migration.apply takes a schema at version - 1 to `version`. A new file
 // runs them all, so a new and a migrated file have the same schema.
@@ -311,6 +345,7 @@ constexpr Migration kMigrations[] = {
     {1, &MigrateToV1},
     {2, &MigrateToV2},
     {3, &MigrateToV3},
+    {4, &MigrateToV4},
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kStoreSchemaVersion,
               "every schema version needs its migration");

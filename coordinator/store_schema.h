@@ -16,7 +16,7 @@
 namespace sslsweep {
 
 // The schema version this build writes (PRAGMA user_version).
-inline constexpr int kStoreSchemaVersion = 3;
+inline constexpr int kStoreSchemaVersion = 4;
 
 // Opens or creates options.path in WAL mode with synchronous=FULL, foreign
 // keys on and options.busy_timeout_ms, and migrates its schema to

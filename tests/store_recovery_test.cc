@@ -164,7 +164,7 @@ TEST_F(StoreTest, StatesAreReadableTextWithChecks) {
   CreateSweep("s", MakeTrials(1));
   DirectSql sql(path_);
   EXPECT_EQ(sql.Text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(sql.Int("PRAGMA user_version"), 3);
+  EXPECT_EQ(sql.Int("PRAGMA user_version"), 4);
   // The CHECK constraints refuse a misspelt state even from `sqlite3 DB`.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
@@ -175,15 +175,15 @@ TEST_F(StoreTest, StatesAreReadableTextWithChecks) {
 
 TEST_F(StoreTest, NewerSchemaVersionIsRefused) {
   store_.reset();
-  DirectSql(path_).Exec("PRAGMA user_version = 4");
+  DirectSql(path_).Exec("PRAGMA user_version = 5");
   StoreOptions options;
   options.path = path_;
   EXPECT_THAT(Store::Open(options),
               StatusIs(absl::StatusCode::kFailedPrecondition,
-                       "schema version 4 was written by a newer sslsweep; this build reads up "
-                       "to version 3"));
+                       "schema version 5 was written by a newer sslsweep; this build reads up "
+                       "to version 4"));
   EXPECT_THAT(Store::Open(options), StatusIs(absl::StatusCode::kFailedPrecondition, path_));
-  EXPECT_EQ(DirectSql(path_).Int("PRAGMA user_version"), 4);  // left as it was
+  EXPECT_EQ(DirectSql(path_).Int("PRAGMA user_version"), 5);  // left as it was
 }
 
 // Schema version 1 as its release wrote it. Copied, not shared with
@@ -326,10 +326,10 @@ TEST_F(StoreTest, VersionOneFileIsMigratedKeepingEveryRow) {
   ASSERT_NE(store_, nullptr);
 
   DirectSql sql(path_);
-  EXPECT_EQ(sql.Int("PRAGMA user_version"), 3);
+  EXPECT_EQ(sql.Int("PRAGMA user_version"), 4);
   EXPECT_EQ(sql.Text("PRAGMA integrity_check"), "ok");
   EXPECT_EQ(sql.Int("SELECT count(*) FROM pragma_foreign_key_check"), 0);
-  EXPECT_EQ(SchemaOf(path_), fresh_schema);  // as if created at version 3
+  EXPECT_EQ(SchemaOf(path_), fresh_schema);  // as if created at version 4
   EXPECT_EQ(sql.Int("SELECT count(*) FROM trials WHERE ranks <> 1"), 0);
   EXPECT_EQ(Count("sweeps"), 2);
   EXPECT_EQ(Count("trials"), 5);

@@ -417,6 +417,32 @@ TEST_F(StoreTest, FinalMetricsTakesEachTrialsHighestEpoch) {
   EXPECT_EQ(store_->GetTrial(t0.id)->last_epoch, 2);
 }
 
+TEST_F(StoreTest, ViewsSplitMetricNamesAndPickFinalEpochs) {
+  CreateSweep("s", MakeTrials(2));
+  const std::string worker = Register();
+  const TrialRecord t0 = Lease(worker);
+  ASSERT_THAT(Report(t0, 0, {{"ncc_test_acc/fine/embedding", 0.2}, {"loss/total", 9.0}}),
+              IsOk());
+  ASSERT_THAT(Report(t0, 1, {{"ncc_test_acc/fine/embedding", 0.5}, {"knn_test_acc/a/b/c", 0.4}}),
+              IsOk());
+  DirectSql sql(path_);
+  EXPECT_EQ(sql.Text("SELECT params FROM trial_overview WHERE idx = 1"),
+            "optim.lr=2e-3 backbone.depth=3");
+  EXPECT_EQ(sql.Text("SELECT state FROM trial_overview WHERE idx = 0"), "running");
+  EXPECT_EQ(sql.Text("SELECT metric || '|' || target || '|' || layer FROM metric_rows "
+                     "WHERE epoch = 0 AND name = 'ncc_test_acc/fine/embedding'"),
+            "ncc_test_acc|fine|embedding");
+  // Fewer than three parts: no target or layer; more: the layer keeps the rest.
+  EXPECT_EQ(sql.Text("SELECT metric || '|' || coalesce(target, 'NULL') || '|' || "
+                     "coalesce(layer, 'NULL') FROM metric_rows WHERE name = 'loss/total'"),
+            "loss|NULL|NULL");
+  EXPECT_EQ(sql.Text("SELECT layer FROM metric_rows WHERE name = 'knn_test_acc/a/b/c'"), "b/c");
+  EXPECT_EQ(sql.Int("SELECT count(*) FROM final_metric_rows"), 2);
+  EXPECT_EQ(sql.Text("SELECT group_concat(value, ',') FROM (SELECT value FROM final_metric_rows "
+                     "ORDER BY name)"),
+            "0.4,0.5");
+}
+
 TEST_F(StoreTest, PrunedTrialsEndAndTheLastFinishesTheSweep) {
   const int64_t sweep_id = CreateSweep("s", MakeTrials(2));
   const std::string worker = Register();
