@@ -2,7 +2,8 @@
 # Issue 7: Store::QueryResults over a store of 1,000,000 metric rows (500
 # trials of optim.lr x backbone.depth x seed, 20 epochs, 100 metric names):
 # a query grouped by two parameters over 'ncc_test_acc/*/*' at the final
-# epoch, and the same at every epoch; medians of --runs runs, as JSON.
+# epoch, the same at every epoch, and one metric's curve at every epoch;
+# medians of --runs runs, as JSON.
 #
 #   bench/results_query.sh [BUILD_DIR] [FLAG...]
 #

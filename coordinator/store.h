@@ -298,9 +298,9 @@ class Store {
   // Stores one epoch's metrics. Rows already present for (trial, epoch,
   // name) are left as they are (a retried report, or a resumed attempt
   // measuring an epoch again, writes nothing twice). Returns the number of
-  // rows written and the trial's sweep. InvalidArgument for a negative
-  // epoch or an empty, repeated or non-finite metric. A failed call writes
-  // nothing.
+  // rows written and the trial's sweep. InvalidArgument for an epoch
+  // outside 0..the trial's epochs or an empty, repeated or non-finite
+  // metric. A failed call writes nothing.
   absl::StatusOr<RecordedMetrics> RecordMetrics(const std::string& worker_id, int64_t trial_id,
                                         int32_t attempt, int32_t epoch,
                                         const std::vector<MetricValue>& metrics);

@@ -384,6 +384,13 @@ absl::StatusOr<RecordedMetrics> RecordMetricsIn(StatementCache& db, const std::s
   if (!fence.ok()) return fence.status();
   absl::Status status = CheckFence(trial_id, &worker_id, attempt, *fence);
   if (!status.ok()) return status;
+  // Epoch 0 is the initialisation, 1..epochs the trained ones; queries
+  // over every epoch rely on nothing beyond.
+  if (epoch > fence->epochs) {
+    return absl::InvalidArgumentError(absl::StrCat("trial ", trial_id, ": metrics of epoch ",
+                                                   epoch, ", but the trial trains ",
+                                                   fence->epochs, " epochs"));
+  }
   absl::StatusOr<int32_t> written = InsertMetrics(db, trial_id, attempt, epoch, metrics);
   if (!written.ok()) return written.status();
   return RecordedMetrics{*written, fence->sweep_id};

@@ -275,14 +275,35 @@ AggregationSql BuildAggregationSql(const ResultsQuery& query, const SweepFacts& 
     for (TrialState state : query.states) states.push_back(bind(TrialStateName(state)));
     absl::StrAppend(&s, " AND t.state IN (", absl::StrJoin(states, ", "), ")");
   }
-  absl::StrAppend(&s, "), picked AS (SELECT c.grp, c.", absl::StrJoin(group_columns, ", c."),
-                  ", m.epoch, m.name, m.value FROM chosen c JOIN metrics m"
-                  " ON m.trial_id = c.trial_id");
-  if (query.epoch != EpochSelection::kAll) s += " AND m.epoch = c.epoch";
+  s += ")";
+  // Every epoch: the epochs 0..the sweep's longest trial, so that the
+  // metrics are looked up by their whole key (trial, epoch, name range)
+  // rather than scanned trial by trial.
+  if (query.epoch == EpochSelection::kAll) {
+    absl::StrAppend(&s, ", epochs(epoch) AS (SELECT 0 UNION ALL SELECT epoch + 1 FROM epochs"
+                        " WHERE epoch < (SELECT max(epochs) FROM trials WHERE sweep_id = ",
+                    sweep_id, "))");
+  }
+  absl::StrAppend(&s, ", picked AS (SELECT c.grp, c.", absl::StrJoin(group_columns, ", c."),
+                  ", m.epoch, m.name, m.value FROM chosen c");
+  if (query.epoch == EpochSelection::kAll) {
+    s += " JOIN epochs e JOIN metrics m ON m.trial_id = c.trial_id AND m.epoch = e.epoch";
+  } else {
+    s += " JOIN metrics m ON m.trial_id = c.trial_id AND m.epoch = c.epoch";
+  }
   if (!query.metric_globs.empty()) {
+    // A glob's literal prefix bounds the names: a range the key serves.
     std::vector<std::string> globs;
     for (const std::string& glob : query.metric_globs) {
-      globs.push_back(absl::StrCat("m.name GLOB ", bind(glob)));
+      std::string condition = absl::StrCat("m.name GLOB ", bind(glob));
+      const std::string prefix = glob.substr(0, glob.find_first_of("*?["));
+      if (!prefix.empty() && static_cast<unsigned char>(prefix.back()) < 0x7f) {
+        std::string upper = prefix;
+        upper.back() = static_cast<char>(upper.back() + 1);
+        condition = absl::StrCat("(m.name >= ", bind(prefix), " AND m.name < ", bind(upper),
+                                 " AND ", condition, ")");
+      }
+      globs.push_back(condition);
     }
     absl::StrAppend(&s, " WHERE (", absl::StrJoin(globs, " OR "), ")");
   }

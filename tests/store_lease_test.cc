@@ -357,7 +357,7 @@ int HookWritingConnection(sqlite3* db, const char**, const sqlite3_api_routines*
 TEST_F(StoreLeaseTest, GroupCommitStoresEveryWriteAndUndoesOnlyTheFailedOnes) {
   constexpr int kThreads = 8;
   constexpr int kEpochs = 200;
-  const int64_t sweep_id = CreateSweep("s", MakeTrials(kThreads + 1));
+  const int64_t sweep_id = CreateSweep("s", MakeTrials(kThreads + 1, kEpochs));
   store_.reset();
   auto entry = reinterpret_cast<void (*)()>(&HookWritingConnection);
   ASSERT_EQ(sqlite3_auto_extension(entry), SQLITE_OK);

@@ -135,11 +135,11 @@ TEST_F(StoreTest, WorkerIdsStayUniqueAcrossReopen) {
 }
 
 TEST_F(StoreTest, ConcurrentMetricReportsAreAllStored) {
-  CreateSweep("s", MakeTrials(2));
+  constexpr int kEpochs = 50;
+  CreateSweep("s", MakeTrials(2, kEpochs));
   const std::string worker = Register();
   const TrialRecord a = Lease(worker);
   const TrialRecord b = Lease(worker);
-  constexpr int kEpochs = 50;
   std::atomic<int> rows_written{0};
 
   auto report = [&](const TrialRecord& trial) {

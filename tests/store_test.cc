@@ -247,7 +247,11 @@ TEST_F(StoreTest, InvalidMetricsAreRejectedAndWriteNothing) {
               StatusIs(absl::StatusCode::kInvalidArgument, "epoch must be >= 0"));
   EXPECT_THAT(Report(trial, 0, {{"loss", 1.0}, {"loss", 2.0}}),
               StatusIs(absl::StatusCode::kInvalidArgument, "'loss' is reported twice"));
+  EXPECT_THAT(Report(trial, 6, {{"loss", 1.0}}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "metrics of epoch 6, but the trial trains 5 epochs"));
   EXPECT_EQ(Count("metrics"), 0);
+  EXPECT_THAT(Report(trial, 5, {{"loss", 1.0}}), IsOk());
 }
 
 TEST_F(StoreTest, FinishAndFailEndTrialsAndTheLastOneFinishesTheSweep) {

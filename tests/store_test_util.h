@@ -107,9 +107,13 @@ inline NewTrial MakeTrial(int32_t index, const std::string& lr) {
   return trial;
 }
 
-inline std::vector<NewTrial> MakeTrials(int count) {
+// `count` trials of `epochs` epochs each (metrics go up to that epoch).
+inline std::vector<NewTrial> MakeTrials(int count, int32_t epochs = 5) {
   std::vector<NewTrial> trials;
-  for (int i = 0; i < count; ++i) trials.push_back(MakeTrial(i, std::to_string(i + 1) + "e-3"));
+  for (int i = 0; i < count; ++i) {
+    trials.push_back(MakeTrial(i, std::to_string(i + 1) + "e-3"));
+    trials.back().epochs = epochs;
+  }
   return trials;
 }
 
