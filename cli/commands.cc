@@ -70,19 +70,24 @@ int StatusCommand(SweepClient& client, int64_t sweep_id, OutputFormat format, st
   return kExitOk;
 }
 
-int ResultsCommand(SweepClient& client, int64_t sweep_id,
-                   const std::vector<std::string>& metric_patterns, OutputFormat format,
-                   std::ostream& out, std::ostream& err) {
-  auto response = client.GetResults(sweep_id);
-  if (!response.ok()) return ReportError(response.status(), err);
-  if (!response->metric_columns().empty() &&
-      SelectMetricColumns(*response, metric_patterns).empty()) {
-    err << "sslsweep: no metric matches --metrics; stored metrics are:";
-    for (const std::string& m : response->metric_columns()) err << " " << m;
-    err << "\n";
-    return kExitBadInput;
+int ResultsCommand(SweepClient& client, const ResultsCommandOptions& options, std::ostream& out,
+                   std::ostream& err) {
+  // Before the query, so a view that cannot be built costs no round trip.
+  if (absl::Status s = CheckResultsViewOptions(options.view); !s.ok()) {
+    return ReportError(s, err);
   }
-  out << RenderTable(ResultsTable(*response, metric_patterns, format), format);
+  auto response = client.QueryResults(options.query);
+  if (!response.ok()) return ReportError(response.status(), err);
+  absl::StatusOr<v1::GetSweepStatusResponse> trials;
+  if (options.query.group_by().empty()) {
+    trials = client.GetSweepStatus(options.query.sweep_id());
+    if (!trials.ok()) return ReportError(trials.status(), err);
+  }
+  absl::StatusOr<ResultsView> view =
+      BuildResultsView(*response, options.view, trials.ok() ? &*trials : nullptr);
+  if (!view.ok()) return ReportError(view.status(), err);
+  for (const std::string& note : view->notes) err << "sslsweep: note: " << note << "\n";
+  out << RenderTable(view->table, options.view.format);
   return kExitOk;
 }
 

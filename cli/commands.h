@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "cli/output_table.h"
+#include "cli/results_view.h"
 #include "cli/sweep_client.h"
 
 namespace sslsweep {
@@ -36,9 +37,16 @@ int SubmitCommand(SweepClient& client, const std::string& path, std::ostream& ou
 int ListCommand(SweepClient& client, OutputFormat format, std::ostream& out, std::ostream& err);
 int StatusCommand(SweepClient& client, int64_t sweep_id, OutputFormat format, std::ostream& out,
                   std::ostream& err);
-int ResultsCommand(SweepClient& client, int64_t sweep_id,
-                   const std::vector<std::string>& metric_patterns, OutputFormat format,
-                   std::ostream& out, std::ostream& err);
+// `results`: the query goes to the coordinator (QueryResults, which
+// aggregates), the view (results_view.h) pivots, sorts and formats it. A per-
+// trial view (no group_by) also asks GetSweepStatus for the trials' states
+// and parameters. What the view leaves out is noted on `err`.
+struct ResultsCommandOptions {
+  v1::QueryResultsRequest query;
+  ResultsViewOptions view;
+};
+int ResultsCommand(SweepClient& client, const ResultsCommandOptions& options, std::ostream& out,
+                   std::ostream& err);
 int CancelCommand(SweepClient& client, int64_t sweep_id, std::ostream& out, std::ostream& err);
 int CancelTrialCommand(SweepClient& client, int64_t trial_id, std::ostream& out,
                        std::ostream& err);

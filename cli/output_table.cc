@@ -11,12 +11,19 @@
 namespace sslsweep {
 namespace {
 
+// Terminal columns of UTF-8 text ("±" is two bytes, one column): the code
+// points, i.e. the bytes that do not continue a sequence.
+size_t DisplayWidth(const std::string& text) {
+  return std::count_if(text.begin(), text.end(),
+                       [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
+}
+
 std::string RenderText(const OutputTable& table) {
   std::vector<size_t> widths(table.columns.size(), 0);
-  for (size_t i = 0; i < table.columns.size(); ++i) widths[i] = table.columns[i].name.size();
+  for (size_t i = 0; i < table.columns.size(); ++i) widths[i] = DisplayWidth(table.columns[i].name);
   for (const auto& row : table.rows) {
     for (size_t i = 0; i < row.size() && i < widths.size(); ++i) {
-      widths[i] = std::max(widths[i], row[i].size());
+      widths[i] = std::max(widths[i], DisplayWidth(row[i]));
     }
   }
   std::string out;
@@ -25,7 +32,7 @@ std::string RenderText(const OutputTable& table) {
     for (size_t i = 0; i < cells.size() && i < widths.size(); ++i) {
       if (i > 0) line += "  ";
       line += cells[i];
-      line.append(widths[i] - cells[i].size(), ' ');
+      line.append(widths[i] - DisplayWidth(cells[i]), ' ');
     }
     // No trailing spaces (the last cells may be empty).
     line.erase(line.find_last_not_of(' ') + 1);

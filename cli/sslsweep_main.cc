@@ -87,11 +87,46 @@ int main(int argc, char** argv) {
   add_id(status);
   add_format(status);
   status->footer("Examples: sslsweep status 1; sslsweep status 1 --format csv > trials.csv");
-  CLI::App* results = app.add_subcommand("results", "one row per trial: parameters, final metrics");
+  CLI::App* results = app.add_subcommand(
+      "results", "metrics per trial, or aggregated per group (mean ± std (n)), pivoted at will");
   add_id(results);
-  add_metrics(results);
+  std::vector<std::string> group_by;
+  std::vector<std::string> where;
+  std::string epoch = "final";
+  std::string pivot;
+  sslsweep::ResultsViewOptions results_view;
+  results->add_option("--metric,--metrics", metrics,
+                      "metrics to show: GLOBs over <metric>/<target>/<layer> (repeat or "
+                      "comma-separate); '*' for all")
+      ->delimiter(',')
+      ->capture_default_str();
+  results->add_option("--group-by", group_by,
+                      "swept parameter(s) to group by; the other trials' values (seeds) are "
+                      "aggregated as mean ± std (n). Default: one row per trial")
+      ->delimiter(',');
+  results->add_option("--epoch", epoch, "final, best (by the sweep's metric), all, or a number N")
+      ->capture_default_str();
+  results->add_option("--pivot", pivot,
+                      "make columns of: layer (rows group x metric/target), target (rows group x "
+                      "metric/layer) or epoch (needs --epoch all)")
+      ->check(CLI::IsMember({"layer", "target", "epoch"}));
+  results->add_option("--where", where,
+                      "PATH=VALUE: only trials with this parameter value (repeat: AND)");
+  results->add_option("--sort", results_view.sort_column,
+                      "a column to sort rows by (numbers numerically; a metric by its mean, "
+                      "COLUMN.std or COLUMN.n by those)");
+  results->add_flag("--desc", results_view.descending, "sort in descending order");
   add_format(results);
-  results->footer("Example: sslsweep results 1 --metrics 'ncc_test_acc/*'");
+  results->footer(R"ex(Examples:
+  sslsweep results 1                                   # per trial: state, parameters, final metrics
+  sslsweep results 1 --metric 'ncc_test_acc/*/*' --group-by optim.lr --sort ncc_test_acc/fine/embedding --desc
+  sslsweep results 1 --metric 'ncc_test_acc/fine/*' --group-by backbone.depth --pivot layer
+  sslsweep results 1 --metric 'ncc_test_acc/*/embedding' --group-by method --pivot target
+  sslsweep results 1 --metric ncc_test_acc/fine/embedding --epoch all --pivot epoch --group-by optim.lr
+  sslsweep results 1 --group-by optim.lr --where backbone.depth=4 --format csv > lr.csv
+Table cells of a grouped view read "mean ± std (n)"; json and csv give <column>.mean,
+<column>.std and <column>.n. Exit codes: 0 ok, 2 unknown metric/parameter/column or bad
+flag, 3 coordinator unreachable.)ex");
   CLI::App* cancel = app.add_subcommand(
       "cancel", "cancel a sweep's pending and running trials, or one trial (--trial)");
   cancel->add_option("SWEEP_ID", sweep_id, "the sweep's id (from submit or ls)")
@@ -145,7 +180,18 @@ int main(int argc, char** argv) {
   if (*ls) return sslsweep::ListCommand(client, format, std::cout, std::cerr);
   if (*status) return sslsweep::StatusCommand(client, sweep_id, format, std::cout, std::cerr);
   if (*results) {
-    return sslsweep::ResultsCommand(client, sweep_id, metrics, format, std::cout, std::cerr);
+    sslsweep::ResultsCommandOptions options;
+    options.query.set_sweep_id(sweep_id);
+    for (const std::string& m : metrics) options.query.add_metrics(m);
+    for (const std::string& g : group_by) options.query.add_group_by(g);
+    for (const std::string& w : where) options.query.add_where(w);
+    options.query.set_epoch(epoch);
+    options.view = results_view;
+    // Checked by CLI11 above: empty or one of the three.
+    options.view.pivot = *sslsweep::ParseResultsPivot(pivot);
+    options.view.epoch = epoch;
+    options.view.format = format;
+    return sslsweep::ResultsCommand(client, options, std::cout, std::cerr);
   }
   if (*cancel) {
     if ((sweep_id > 0) == (trial_id > 0)) {

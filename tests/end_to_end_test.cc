@@ -7,6 +7,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/process_test_util.h"
@@ -96,6 +97,50 @@ TEST_F(EndToEndTest, TwoTrialSweepRunsAndStoresEveryMetricOnce) {
   EXPECT_THAT(results.out, HasSubstr("ncc_test_acc/fine/embedding"));
   EXPECT_THAT(results.out, HasSubstr("succeeded"));
   EXPECT_EQ(std::count(results.out.begin(), results.out.end(), '\n'), 3);  // header + 2
+}
+
+TEST_F(EndToEndTest, ResultsAggregatesSeedsPerGroup) {
+  StartWorker();
+  const std::string sweep = WriteFile(dir_ + "/lr.yaml", R"(name: lr
+method: grid
+parameters:
+  optim.lr: {values: [0.002, 0.004]}
+  seed: {values: [1, 2]}
+trial:
+  epochs: 1
+  threads: 1
+  data: {dataset: synthetic, train_samples: 128, test_samples: 64, synthetic_classes: 4,
+         synthetic_superclasses: 2}
+  backbone: {depth: 1, width: 4}
+  projector: {hidden: 16, out: 16}
+  optim: {batch_size: 64}
+  analysis: {layers: embedding, targets: fine, metrics: ncc}
+)");
+  ASSERT_EQ(Cli({"submit", sweep}).exit_code, 0);
+  ASSERT_EQ(AwaitSweep(1).sweep().trials_succeeded(), 4);
+
+  // The default metrics, one row per learning rate over its two seeds.
+  CommandResult grouped = Cli({"results", "1", "--group-by", "optim.lr", "--format", "csv"});
+  ASSERT_EQ(grouped.exit_code, 0) << grouped.err;
+  std::vector<std::string> lines = absl::StrSplit(grouped.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << grouped.out;
+  EXPECT_EQ(lines[0],
+            "optim.lr,epoch,loss/total.mean,loss/total.std,loss/total.n,"
+            "ncc_test_acc/fine/embedding.mean,ncc_test_acc/fine/embedding.std,"
+            "ncc_test_acc/fine/embedding.n");
+  EXPECT_THAT(lines[1], ::testing::StartsWith("0.002,1,"));
+  EXPECT_THAT(lines[1], ::testing::EndsWith(",2"));
+  EXPECT_THAT(lines[2], ::testing::StartsWith("0.004,1,"));
+
+  // The coordinator's refusals: a message on stderr, nothing on stdout, exit 2.
+  CommandResult unknown = Cli({"results", "1", "--group-by", "optim.momentum"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_EQ(unknown.out, "");
+  EXPECT_THAT(unknown.err, HasSubstr("sslsweep: group_by: unknown parameter 'optim.momentum'"));
+  CommandResult sort = Cli({"results", "1", "--group-by", "optim.lr", "--sort", "accuracy"});
+  EXPECT_EQ(sort.exit_code, 2);
+  EXPECT_EQ(sort.out, "");
+  EXPECT_THAT(sort.err, HasSubstr("sslsweep: --sort 'accuracy': no such column"));
 }
 
 TEST_F(EndToEndTest, CrashedTrainerFailsTheAttemptNotTheWorker) {
