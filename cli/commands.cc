@@ -39,16 +39,23 @@ int ReportError(const absl::Status& status, std::ostream& err) {
   }
 }
 
-int SubmitCommand(SweepClient& client, const std::string& path, std::ostream& out,
-                  std::ostream& err) {
+int SubmitCommand(SweepClient& client, const std::string& path, bool dry_run,
+                  OutputFormat format, std::ostream& out, std::ostream& err) {
   absl::StatusOr<std::string> yaml = ReadTextFile(path);
   if (!yaml.ok()) return ReportError(yaml.status(), err);
   v1::SubmitSweepRequest request;
   request.set_yaml(*yaml);
   request.set_source_name(path);
+  request.set_dry_run(dry_run);
   auto response = client.SubmitSweep(request);
   if (!response.ok()) return ReportError(response.status(), err);
   for (const std::string& warning : response->warnings()) err << "warning: " << warning << "\n";
+  if (dry_run) {
+    out << RenderTable(PlannedTrialsTable(*response), format);
+    err << path << ": " << response->trial_count()
+        << " trials (a dry run: nothing was submitted)\n";
+    return kExitOk;
+  }
   out << "sweep " << response->sweep_id() << " submitted: " << response->trial_count()
       << " trials\n";
   return kExitOk;

@@ -30,8 +30,12 @@ absl::StatusOr<std::string> ReadTextFile(const std::string& path);
 // Prints `status` as "sslsweep: <message>" and maps it to an exit code.
 int ReportError(const absl::Status& status, std::ostream& err);
 
-int SubmitCommand(SweepClient& client, const std::string& path, std::ostream& out,
-                  std::ostream& err);
+// With dry_run: the coordinator validates and expands the sweep, and the
+// trials it would create are printed in `format` (index, ranks, epochs,
+// one column per swept parameter) with their count on stderr; nothing is
+// created.
+int SubmitCommand(SweepClient& client, const std::string& path, bool dry_run,
+                  OutputFormat format, std::ostream& out, std::ostream& err);
 // The commands that print a table print it in `format`; `status` prints
 // its sweep's summary line above the table only in the table format.
 int ListCommand(SweepClient& client, OutputFormat format, std::ostream& out, std::ostream& err);

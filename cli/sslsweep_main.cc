@@ -79,7 +79,14 @@ int main(int argc, char** argv) {
 
   CLI::App* submit = app.add_subcommand("submit", "submit a sweep file; prints the sweep id");
   submit->add_option("FILE", path, "sweep YAML")->required();
-  submit->footer("Example: sslsweep submit sweeps/quickstart.yaml");
+  bool dry_run = false;
+  submit->add_flag("--dry-run", dry_run,
+                   "validate and expand only: print the trials it would create, create nothing");
+  add_format(submit);
+  submit->footer(
+      "Examples:\n  sslsweep submit sweeps/quickstart.yaml\n"
+      "  sslsweep submit sweeps/quickstart.yaml --dry-run              # the 4 trials, nothing created\n"
+      "  sslsweep submit sweep.yaml --dry-run --format csv | wc -l     # how many trials");
   CLI::App* ls = app.add_subcommand("ls", "list sweeps");
   add_format(ls);
   ls->footer("Examples: sslsweep ls; sslsweep ls --format json | jq '.[].name'");
@@ -176,7 +183,9 @@ flag, 3 coordinator unreachable.)ex");
   // Checked by CLI11 above: one of the three.
   const sslsweep::OutputFormat format = *sslsweep::ParseOutputFormat(format_text);
   sslsweep::SweepClient client(address);
-  if (*submit) return sslsweep::SubmitCommand(client, path, std::cout, std::cerr);
+  if (*submit) {
+    return sslsweep::SubmitCommand(client, path, dry_run, format, std::cout, std::cerr);
+  }
   if (*ls) return sslsweep::ListCommand(client, format, std::cout, std::cerr);
   if (*status) return sslsweep::StatusCommand(client, sweep_id, format, std::cout, std::cerr);
   if (*results) {

@@ -99,6 +99,21 @@ OutputTable StatusTable(const v1::GetSweepStatusResponse& status) {
   return table;
 }
 
+OutputTable PlannedTrialsTable(const v1::SubmitSweepResponse& planned) {
+  OutputTable table;
+  table.columns = {{"index", true}, {"ranks", true}, {"epochs", true}};
+  if (planned.trials_size() > 0) {
+    for (const v1::Param& p : planned.trials(0).params()) table.columns.push_back({p.path()});
+  }
+  for (const v1::PlannedTrial& t : planned.trials()) {
+    std::vector<std::string> row = {absl::StrCat(t.index()), absl::StrCat(t.ranks()),
+                                    absl::StrCat(t.epochs())};
+    for (const v1::Param& p : t.params()) row.push_back(p.value());
+    table.rows.push_back(std::move(row));
+  }
+  return table;
+}
+
 std::string SweepSummaryLine(const v1::SweepSummary& s) {
   return absl::StrCat("sweep ", s.sweep_id(), " '", s.name(), "': ", StateName(s.state()), ", ",
                       s.trials_total(), " trials: ", s.trials_succeeded(), " succeeded, ",

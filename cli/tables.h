@@ -32,6 +32,9 @@ OutputTable ResultsTable(const v1::GetResultsResponse& results,
 // One row per trial: id, state, attempt, failures, worker(s), epoch/total,
 // checkpoint, parameters, reason.
 OutputTable StatusTable(const v1::GetSweepStatusResponse& status);
+// A dry run's trials: index, ranks, epochs, then one column per swept
+// parameter (in the sweep's order; values as the sweep spelt them).
+OutputTable PlannedTrialsTable(const v1::SubmitSweepResponse& planned);
 // One line of counts for a sweep.
 std::string SweepSummaryLine(const v1::SweepSummary& sweep);
 OutputTable SweepsTable(const v1::ListSweepsResponse& sweeps);

@@ -134,6 +134,29 @@ TEST(CliTablesTest, StatusSweepsAndWorkersInEveryFormat) {
             "3 failed attempts in a row; last: x\n");
 }
 
+TEST(CliTablesTest, ADryRunListsThePlannedTrials) {
+  v1::SubmitSweepResponse planned;
+  planned.set_trial_count(2);
+  for (int i = 0; i < 2; ++i) {
+    v1::PlannedTrial* t = planned.add_trials();
+    t->set_index(i);
+    t->set_ranks(2);
+    t->set_epochs(8);
+    v1::Param* lr = t->add_params();
+    lr->set_path("optim.lr");
+    lr->set_value(i == 0 ? "1e-3" : "3e-3");
+    v1::Param* seed = t->add_params();
+    seed->set_path("seed");
+    seed->set_value("0");
+  }
+  EXPECT_EQ(RenderTable(PlannedTrialsTable(planned), OutputFormat::kTable),
+            "index  ranks  epochs  optim.lr  seed\n"
+            "0      2      8       1e-3      0\n"
+            "1      2      8       3e-3      0\n");
+  EXPECT_EQ(RenderTable(PlannedTrialsTable(planned), OutputFormat::kCsv),
+            "index,ranks,epochs,optim.lr,seed\n0,2,8,1e-3,0\n1,2,8,3e-3,0\n");
+}
+
 TEST(CliTablesTest, AnEmptyTableIsItsHeaderOrAnEmptyArray) {
   const OutputTable empty = SweepsTable(v1::ListSweepsResponse());
   EXPECT_EQ(RenderTable(empty, OutputFormat::kTable),
