@@ -290,6 +290,10 @@ TEST(DataParallelGroupTest, ARankThatLeavesFailsTheOverlappedSync) {
   const auto statuses = RunRanks(
       2, int64_t{16},
       [&](DataParallelGroup& group) -> absl::Status {
+        // Both ranks are fully connected (a collective completed) before
+        // rank 1 leaves, so that rank 0 fails in the averaging, not while
+        // it still sets up Gloo's connections.
+        if (auto s = group.Broadcast({torch::zeros({1})}); !s.ok()) return s;
         if (group.rank() == 1) return absl::OkStatus();  // gone, as a killed rank
         auto weight = torch::ones({8}, torch::requires_grad());
         std::unique_ptr<GradientSync> sync = group.NewGradientSync({weight});
