@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -7,6 +8,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "cli/tables.h"
 
 namespace sslsweep {
@@ -113,6 +115,24 @@ int CancelTrialCommand(SweepClient& client, int64_t trial_id, std::ostream& out,
   out << "trial " << trial_id
       << (response->cancelled() ? " cancelled\n" : " had already ended; nothing changed\n");
   return kExitOk;
+}
+
+int CancelSweepTrialCommand(SweepClient& client, int64_t sweep_id, int64_t trial_id,
+                            std::ostream& out, std::ostream& err) {
+  auto status = client.GetSweepStatus(sweep_id);
+  if (!status.ok()) return ReportError(status.status(), err);
+  std::vector<int64_t> ids;
+  for (const v1::TrialStatus& t : status->trials()) ids.push_back(t.trial_id());
+  if (std::find(ids.begin(), ids.end(), trial_id) == ids.end()) {
+    const size_t shown = std::min<size_t>(ids.size(), 20);
+    return ReportError(
+        absl::InvalidArgumentError(absl::StrCat(
+            "trial ", trial_id, " is not in sweep ", sweep_id, "; its trials are ",
+            absl::StrJoin(ids.begin(), ids.begin() + shown, ", "),
+            ids.size() > shown ? ", ..." : "", " (sslsweep status ", sweep_id, ")")),
+        err);
+  }
+  return CancelTrialCommand(client, trial_id, out, err);
 }
 
 int UnquarantineCommand(SweepClient& client, const std::string& worker_id, std::ostream& out,

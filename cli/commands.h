@@ -54,6 +54,10 @@ int ResultsCommand(SweepClient& client, const ResultsCommandOptions& options, st
 int CancelCommand(SweepClient& client, int64_t sweep_id, std::ostream& out, std::ostream& err);
 int CancelTrialCommand(SweepClient& client, int64_t trial_id, std::ostream& out,
                        std::ostream& err);
+// `cancel ID TRIAL`: cancels the trial after checking that it belongs to the
+// sweep (bad input, exit 2, naming the sweep's trials otherwise).
+int CancelSweepTrialCommand(SweepClient& client, int64_t sweep_id, int64_t trial_id,
+                            std::ostream& out, std::ostream& err);
 int WorkersCommand(SweepClient& client, OutputFormat format, std::ostream& out,
                    std::ostream& err);
 int UnquarantineCommand(SweepClient& client, const std::string& worker_id, std::ostream& out,

@@ -135,12 +135,15 @@ Table cells of a grouped view read "mean ± std (n)"; json and csv give <column>
 <column>.std and <column>.n. Exit codes: 0 ok, 2 unknown metric/parameter/column or bad
 flag, 3 coordinator unreachable.)ex");
   CLI::App* cancel = app.add_subcommand(
-      "cancel", "cancel a sweep's pending and running trials, or one trial (--trial)");
+      "cancel", "cancel a sweep's pending and running trials, or one of its trials");
+  int64_t sweep_trial_id = 0;
   cancel->add_option("SWEEP_ID", sweep_id, "the sweep's id (from submit or ls)")
       ->check(CLI::PositiveNumber);
   cancel->add_option("--trial", trial_id, "cancel only this trial (ids from status)")
       ->check(CLI::PositiveNumber);
-  cancel->footer("Examples: sslsweep cancel 3; sslsweep cancel --trial 17");
+  cancel->add_option("TRIAL_ID", sweep_trial_id, "cancel only this trial of the sweep")
+      ->check(CLI::PositiveNumber);
+  cancel->footer("Examples: sslsweep cancel 3; sslsweep cancel 3 17; sslsweep cancel --trial 17");
   CLI::App* workers = app.add_subcommand("workers", "list registered workers");
   add_format(workers);
   workers->footer("Example: sslsweep workers --format json");
@@ -201,6 +204,14 @@ flag, 3 coordinator unreachable.)ex");
     options.view.epoch = epoch;
     options.view.format = format;
     return sslsweep::ResultsCommand(client, options, std::cout, std::cerr);
+  }
+  if (*cancel && sweep_trial_id > 0) {
+    if (trial_id > 0) {
+      std::cerr << "sslsweep cancel: give SWEEP_ID TRIAL_ID or --trial TRIAL_ID, not both\n";
+      return sslsweep::kExitBadInput;
+    }
+    return sslsweep::CancelSweepTrialCommand(client, sweep_id, sweep_trial_id, std::cout,
+                                             std::cerr);
   }
   if (*cancel) {
     if ((sweep_id > 0) == (trial_id > 0)) {

@@ -316,7 +316,11 @@ TEST_F(FaultToleranceTest, CancelledTrialStopsWithinFiveSeconds) {
   const size_t worker = StartWorker();
   ASSERT_TRUE(AwaitCondition([&] { return CheckpointEpoch(1) >= 1; }));
   const auto start = std::chrono::steady_clock::now();
-  CommandResult cancel = Cli({"cancel", "--trial", "1"});
+  // A trial of another sweep is refused, naming this sweep's trials.
+  CommandResult wrong = Cli({"cancel", "1", "9"});
+  EXPECT_EQ(wrong.exit_code, 2);
+  EXPECT_THAT(wrong.err, HasSubstr("trial 9 is not in sweep 1; its trials are 1"));
+  CommandResult cancel = Cli({"cancel", "1", "1"});
   ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
   EXPECT_EQ(cancel.out, "trial 1 cancelled\n");
   ASSERT_TRUE(AwaitCondition(
