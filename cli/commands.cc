@@ -75,7 +75,10 @@ int StatusCommand(SweepClient& client, int64_t sweep_id, OutputFormat format, st
   auto response = client.GetSweepStatus(sweep_id);
   if (!response.ok()) return ReportError(response.status(), err);
   if (format == OutputFormat::kTable) out << SweepSummaryLine(response->sweep()) << "\n";
-  out << RenderTable(StatusTable(*response), format);
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  out << RenderTable(StatusTable(*response, now_ms), format);
   return kExitOk;
 }
 

@@ -82,10 +82,21 @@ std::string TrialWorkers(const v1::TrialStatus& t) {
 
 }  // namespace
 
-OutputTable StatusTable(const v1::GetSweepStatusResponse& status) {
+std::string ShortDuration(double seconds) {
+  if (!(seconds >= 0)) return "-";
+  const int64_t s = static_cast<int64_t>(std::llround(seconds));
+  if (s < 60) return absl::StrCat(s, "s");
+  if (s < 3600) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
+  return absl::StrFormat("%dh%02dm", s / 3600, (s % 3600) / 60);
+}
+
+OutputTable StatusTable(const v1::GetSweepStatusResponse& status, int64_t now_ms) {
   OutputTable table;
-  table.columns = {{"trial", true}, {"state"},      {"attempt", true}, {"failures"}, {"worker"},
-                   {"epoch"},       {"checkpoint", true}, {"params"},  {"reason"}};
+  const std::string metric =
+      status.sweep().metric_name().empty() ? "metric" : status.sweep().metric_name();
+  table.columns = {{"trial", true}, {"state"},  {"attempt", true},    {"failures"},
+                   {"worker"},      {"epoch"},  {metric, true},       {"elapsed"},
+                   {"eta"},         {"checkpoint", true}, {"params"}, {"reason"}};
   for (const v1::TrialStatus& t : status.trials()) {
     std::vector<std::string> params;
     for (const v1::Param& p : t.params()) params.push_back(absl::StrCat(p.path(), "=", p.value()));
@@ -93,6 +104,13 @@ OutputTable StatusTable(const v1::GetSweepStatusResponse& status) {
                     absl::StrCat(t.failures(), "/", status.sweep().max_attempts()),
                     TrialWorkers(t),
                     absl::StrCat(std::max(t.epoch(), 0), "/", t.epochs_total()),
+                    std::isnan(t.metric_value()) ? "-" : absl::StrFormat("%.4f", t.metric_value()),
+                    t.started_at_ms() <= 0
+                        ? "-"
+                        : ShortDuration(((t.ended_at_ms() > 0 ? t.ended_at_ms() : now_ms) -
+                                         t.started_at_ms()) /
+                                        1000.0),
+                    ShortDuration(t.eta_seconds()),
                     t.checkpoint_epoch() < 0 ? "-" : absl::StrCat(t.checkpoint_epoch()),
                     absl::StrJoin(params, " "), t.failure_reason()});
   }

@@ -30,8 +30,11 @@ std::vector<int> SelectMetricColumns(const v1::GetResultsResponse& results,
 OutputTable ResultsTable(const v1::GetResultsResponse& results,
                          const std::vector<std::string>& metric_patterns, OutputFormat format);
 // One row per trial: id, state, attempt, failures, worker(s), epoch/total,
-// checkpoint, parameters, reason.
-OutputTable StatusTable(const v1::GetSweepStatusResponse& status);
+// the sweep metric's latest value (column named after it), elapsed time
+// (to now_ms while it runs), ETA, checkpoint, parameters, reason.
+OutputTable StatusTable(const v1::GetSweepStatusResponse& status, int64_t now_ms);
+// "45s", "3m05s", "2h07m"; "-" for a negative duration.
+std::string ShortDuration(double seconds);
 // A dry run's trials: index, ranks, epochs, then one column per swept
 // parameter (in the sweep's order; values as the sweep spelt them).
 OutputTable PlannedTrialsTable(const v1::SubmitSweepResponse& planned);

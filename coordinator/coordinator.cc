@@ -48,6 +48,7 @@ void FillSummary(const SweepRecord& sweep, v1::SweepSummary* out) {
   out->set_priority(sweep.priority);
   out->set_max_concurrent(sweep.max_concurrent);
   out->set_max_attempts(sweep.max_attempts);
+  out->set_metric_name(sweep.metric_name);
 }
 
 FailureKind FromProto(v1::FailureKind kind) {
@@ -193,6 +194,10 @@ absl::StatusOr<v1::GetSweepStatusResponse> Coordinator::GetSweepStatus(
   if (!sweep.ok()) return sweep.status();
   absl::StatusOr<std::vector<TrialRecord>> trials = store_->ListTrials(request.sweep_id());
   if (!trials.ok()) return trials.status();
+  absl::StatusOr<std::vector<TrialProgress>> progress = store_->SweepProgress(request.sweep_id());
+  if (!progress.ok()) return progress.status();
+  std::map<int64_t, const TrialProgress*> progress_of;
+  for (const TrialProgress& p : *progress) progress_of[p.trial_id] = &p;
 
   v1::GetSweepStatusResponse response;
   FillSummary(*sweep, response.mutable_sweep());
@@ -211,6 +216,17 @@ absl::StatusOr<v1::GetSweepStatusResponse> Coordinator::GetSweepStatus(
     out->set_checkpoint_epoch(Ended(t.state) ? -1 : t.checkpoint_epoch);
     out->set_ranks(t.ranks);
     for (const std::string& w : t.rank_workers) out->add_rank_worker_ids(w);
+    out->set_metric_value(NAN);
+    out->set_eta_seconds(-1);
+    if (auto it = progress_of.find(t.id); it != progress_of.end()) {
+      const TrialProgress& p = *it->second;
+      out->set_started_at_ms(p.started_at_ms);
+      out->set_ended_at_ms(p.ended_at_ms);
+      if (p.metric_value.has_value()) out->set_metric_value(*p.metric_value);
+      if (t.state == TrialState::kRunning && p.epoch_seconds.has_value()) {
+        out->set_eta_seconds(*p.epoch_seconds * std::max(0, t.epochs - std::max(t.last_epoch, 0)));
+      }
+    }
     for (const ParamValue& p : t.params) {
       v1::Param* param = out->add_params();
       param->set_path(p.path);

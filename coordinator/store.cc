@@ -504,6 +504,43 @@ absl::StatusOr<std::vector<EpochMetrics>> Store::TrialMetrics(int64_t trial_id) 
       });
 }
 
+absl::StatusOr<std::vector<TrialProgress>> Store::SweepProgress(int64_t sweep_id) {
+  return Read<std::vector<TrialProgress>>(
+      [&](StatementCache& db) -> absl::StatusOr<std::vector<TrialProgress>> {
+        // Each value is a lookup on a key prefix: the metrics key is
+        // (trial, epoch, name), read from the latest epoch down.
+        absl::StatusOr<ScopedStatement> select = db.Get(R"sql(
+            SELECT t.id,
+                   coalesce((SELECT min(a.started_at_ms) FROM attempts a
+                             WHERE a.trial_id = t.id), 0),
+                   coalesce(t.ended_at_ms, 0),
+                   (SELECT m.value FROM metrics m
+                    WHERE m.trial_id = t.id AND m.name = s.metric_name
+                    ORDER BY m.epoch DESC LIMIT 1),
+                   (SELECT avg(value) FROM (SELECT e.value FROM metrics e
+                     WHERE e.trial_id = t.id AND e.name = 'time/epoch_seconds'
+                     ORDER BY e.epoch DESC LIMIT 3))
+            FROM trials t JOIN sweeps s ON s.id = t.sweep_id
+            WHERE t.sweep_id = ?1 ORDER BY t.id)sql");
+        if (!select.ok()) return select.status();
+        (*select)->BindInt64(1, sweep_id);
+        std::vector<TrialProgress> progress;
+        absl::Status status = (*select)->ForEachRow([&](const SqliteStatement& row) {
+          TrialProgress p;
+          p.trial_id = row.ColumnInt64(0);
+          p.started_at_ms = row.ColumnInt64(1);
+          p.ended_at_ms = row.ColumnInt64(2);
+          if (!row.ColumnIsNull(3)) p.metric_value = row.ColumnDouble(3);
+          if (!row.ColumnIsNull(4)) p.epoch_seconds = row.ColumnDouble(4);
+          progress.push_back(p);
+          return absl::OkStatus();
+        });
+        if (!status.ok()) return status;
+        if (progress.empty()) return absl::NotFoundError(absl::StrCat("no sweep ", sweep_id));
+        return progress;
+      });
+}
+
 absl::StatusOr<std::vector<MetricHistory>> Store::MetricHistories(int64_t sweep_id,
                                                                   const std::string& name) {
   return Read<std::vector<MetricHistory>>(

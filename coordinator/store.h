@@ -196,6 +196,15 @@ struct HeartbeatOutcome {
   bool quarantined = false;
 };
 
+// How far a trial has come, for status displays.
+struct TrialProgress {
+  int64_t trial_id = 0;
+  int64_t started_at_ms = 0;  // its first attempt's start; 0 if never leased
+  int64_t ended_at_ms = 0;    // 0 while pending or running
+  std::optional<double> metric_value;  // the sweep metric at its latest epoch with it
+  std::optional<double> epoch_seconds;  // mean time/epoch_seconds of its last 3 epochs
+};
+
 // A trial's history of one metric, by epoch.
 struct MetricHistory {
   int64_t trial_id = 0;
@@ -368,6 +377,8 @@ class Store {
   // sweep. Early termination rebuilds its state from this after a restart.
   absl::StatusOr<std::vector<MetricHistory>> MetricHistories(int64_t sweep_id,
                                                              const std::string& name);
+  // Every trial's progress, by trial id. NotFound if no sweep.
+  absl::StatusOr<std::vector<TrialProgress>> SweepProgress(int64_t sweep_id);
   // Aggregates the sweep's metrics in SQL as `query` asks (results_query.h;
   // docs/schema.md, "Aggregated results"), in one read transaction. NotFound
   // for an unknown sweep; InvalidArgument, naming what is valid, for a

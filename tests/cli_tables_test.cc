@@ -87,15 +87,32 @@ TEST(CliTablesTest, StatusSweepsAndWorkersInEveryFormat) {
   t->set_epoch(3);
   t->set_epochs_total(8);
   t->set_checkpoint_epoch(3);
+  t->set_metric_value(0.62341);
+  t->set_started_at_ms(1'000);
+  t->set_eta_seconds(125.2);
   v1::Param* p = t->add_params();
   p->set_path("seed");
   p->set_value("1");
-  EXPECT_EQ(RenderTable(StatusTable(status), OutputFormat::kTable),
-            "trial  state    attempt  failures  worker   epoch  checkpoint  params  reason\n"
-            "7      running  2        1/3       w-2,w-1  3/8    3           seed=1\n");
-  EXPECT_EQ(RenderTable(StatusTable(status), OutputFormat::kCsv),
-            "trial,state,attempt,failures,worker,epoch,checkpoint,params,reason\n"
-            "7,running,2,1/3,\"w-2,w-1\",3/8,3,seed=1,\n");
+  v1::TrialStatus* pending = status.add_trials();
+  pending->set_trial_id(8);
+  pending->set_state(v1::TRIAL_PENDING);
+  pending->set_epochs_total(8);
+  pending->set_checkpoint_epoch(-1);
+  pending->set_metric_value(NAN);
+  pending->set_eta_seconds(-1);
+  status.mutable_sweep()->set_metric_name("ncc");
+  EXPECT_EQ(RenderTable(StatusTable(status, 66'000), OutputFormat::kTable),
+            "trial  state    attempt  failures  worker   epoch  ncc     elapsed  eta    "
+            "checkpoint  params  reason\n"
+            "7      running  2        1/3       w-2,w-1  3/8    0.6234  1m05s    2m05s  "
+            "3           seed=1\n"
+            "8      pending  0        0/3       -        0/8    -       -        -      -\n");
+  EXPECT_EQ(RenderTable(StatusTable(status, 66'000), OutputFormat::kCsv),
+            "trial,state,attempt,failures,worker,epoch,ncc,elapsed,eta,checkpoint,params,reason\n"
+            "7,running,2,1/3,\"w-2,w-1\",3/8,0.6234,1m05s,2m05s,3,seed=1,\n"
+            "8,pending,0,0/3,-,0/8,-,-,-,-,,\n");
+  EXPECT_EQ(ShortDuration(7'620), "2h07m");
+  EXPECT_EQ(ShortDuration(45), "45s");
 
   v1::ListSweepsResponse sweeps;
   v1::SweepSummary* s = sweeps.add_sweeps();

@@ -86,6 +86,40 @@ TEST_F(CoordinatorTest, DryRunListsTheTrialsAndStoresNothing) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(CoordinatorTest, StatusShowsTheMetricElapsedTimeAndEta) {
+  const int64_t sweep = Submit(std::string(kSweep) +
+                               "metric: {name: ncc_test_acc/fine/embedding, goal: maximize}\n");
+  const std::string worker = Register();
+  clock_.AdvanceMs(5'000);
+  const v1::TrialAssignment trial = Lease(worker);
+  for (int epoch = 0; epoch <= 1; ++epoch) {
+    v1::ReportMetricsRequest report;
+    report.set_worker_id(worker);
+    report.set_trial_id(trial.trial_id());
+    report.set_attempt(trial.attempt());
+    report.set_epoch(epoch);
+    auto add = [&](const char* name, double value) {
+      v1::Metric* m = report.add_metrics();
+      m->set_name(name);
+      m->set_value(value);
+    };
+    add("ncc_test_acc/fine/embedding", 0.5 + 0.1 * epoch);
+    if (epoch > 0) add("time/epoch_seconds", 20.0);
+    ASSERT_TRUE(coordinator_->ReportMetrics(report).ok());
+  }
+  const v1::GetSweepStatusResponse status = Status(sweep);
+  EXPECT_EQ(status.sweep().metric_name(), "ncc_test_acc/fine/embedding");
+  const v1::TrialStatus& running = status.trials(0);
+  EXPECT_DOUBLE_EQ(running.metric_value(), 0.6);
+  EXPECT_EQ(running.started_at_ms(), clock_.NowMs());
+  EXPECT_EQ(running.ended_at_ms(), 0);
+  EXPECT_DOUBLE_EQ(running.eta_seconds(), 2 * 20.0);  // 2 of 3 epochs left
+  const v1::TrialStatus& pending = status.trials(1);
+  EXPECT_TRUE(std::isnan(pending.metric_value()));
+  EXPECT_EQ(pending.started_at_ms(), 0);
+  EXPECT_EQ(pending.eta_seconds(), -1);
+}
+
 TEST_F(CoordinatorTest, LeaseReportFinishAndResults) {
   const int64_t sweep = Submit(kSweep);
   const std::string worker = Register();
