@@ -91,7 +91,7 @@ int ResultsCommand(SweepClient& client, const ResultsCommandOptions& options, st
   auto response = client.QueryResults(options.query);
   if (!response.ok()) return ReportError(response.status(), err);
   absl::StatusOr<v1::GetSweepStatusResponse> trials;
-  if (options.query.group_by().empty()) {
+  if (options.query.group_by().empty() && !options.query.one_group()) {
     trials = client.GetSweepStatus(options.query.sweep_id());
     if (!trials.ok()) return ReportError(trials.status(), err);
   }

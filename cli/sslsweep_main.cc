@@ -111,6 +111,11 @@ int main(int argc, char** argv) {
                       "swept parameter(s) to group by; the other trials' values (seeds) are "
                       "aggregated as mean ± std (n). Default: one row per trial")
       ->delimiter(',');
+  bool all_trials = false;
+  results->add_flag("--all-trials", all_trials,
+                    "aggregate every trial into one row per metric (e.g. the seeds of a sweep "
+                    "that sweeps nothing else); instead of --group-by")
+      ->excludes("--group-by");
   results->add_option("--epoch", epoch, "final, best (by the sweep's metric), all, or a number N")
       ->capture_default_str();
   results->add_option("--pivot", pivot,
@@ -196,6 +201,7 @@ flag, 3 coordinator unreachable.)ex");
     options.query.set_sweep_id(sweep_id);
     for (const std::string& m : metrics) options.query.add_metrics(m);
     for (const std::string& g : group_by) options.query.add_group_by(g);
+    options.query.set_one_group(all_trials);
     for (const std::string& w : where) options.query.add_where(w);
     options.query.set_epoch(epoch);
     options.view = results_view;

@@ -80,6 +80,11 @@ absl::StatusOr<ResultsQuery> ToResultsQuery(const v1::QueryResultsRequest& reque
   query.sweep_id = request.sweep_id();
   query.metric_globs.assign(request.metrics().begin(), request.metrics().end());
   query.group_by.assign(request.group_by().begin(), request.group_by().end());
+  if (request.one_group() && !query.group_by.empty()) {
+    return absl::InvalidArgumentError(
+        "one_group: aggregates every trial into one group; give it or group_by, not both");
+  }
+  query.one_group = request.one_group();
   if (auto s = ParseEpoch(request.epoch(), query); !s.ok()) return s;
   for (const std::string& filter : request.where()) {
     const size_t equals = filter.find('=');

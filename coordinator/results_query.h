@@ -31,8 +31,11 @@ struct ResultsQuery {
   // SQLite GLOB patterns over metric names; a metric is kept if one
   // matches. Empty: every metric.
   std::vector<std::string> metric_globs;
-  // Swept parameter paths; empty: one group per trial (key: its id).
+  // Swept parameter paths; empty: one group per trial (key: its id), or
+  // with one_group a single group of every trial (column "trials", key
+  // "all").
   std::vector<std::string> group_by;
+  bool one_group = false;
   EpochSelection epoch = EpochSelection::kFinal;
   int32_t epoch_number = 0;  // for kNumber; >= 0
   // Parameter filters (path, value text), ANDed.

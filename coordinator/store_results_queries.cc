@@ -230,7 +230,9 @@ AggregationSql BuildAggregationSql(const ResultsQuery& query, const SweepFacts& 
 
   std::string& s = sql.text;
   s = "WITH chosen AS MATERIALIZED (SELECT t.id AS trial_id";
-  if (query.group_by.empty()) {
+  if (query.one_group) {
+    s += ", 'all' AS g0, 1 AS grp";
+  } else if (query.group_by.empty()) {
     s += ", t.id AS g0, t.id AS grp";
   } else {
     std::vector<std::string> values;
@@ -406,7 +408,9 @@ absl::StatusOr<AggregatedResults> SelectResults(StatementCache& db, const Result
 
   AggregatedResults table;
   table.group_columns = query.group_by;
-  if (table.group_columns.empty()) table.group_columns = {"trial_id"};
+  if (table.group_columns.empty()) {
+    table.group_columns = {query.one_group ? "trials" : "trial_id"};
+  }
   const int keys = static_cast<int>(table.group_columns.size());
   absl::Status status = (*select)->ForEachRow([&](const SqliteStatement& row) {
     ResultsRow out;

@@ -138,6 +138,13 @@ TEST_F(CoordinatorResultsTest, MalformedFieldsAreInvalidArgumentNamingTheField) 
   EXPECT_THAT(ErrorOf(request).message(), HasSubstr("group_by: expected 1 to 256 bytes"));
 
   request = Request();
+  request.add_group_by("optim.lr");
+  request.set_one_group(true);
+  EXPECT_THAT(ErrorOf(request).message(),
+              HasSubstr("one_group: aggregates every trial into one group; give it or "
+                        "group_by, not both"));
+
+  request = Request();
   request.set_sweep_id(0);
   EXPECT_EQ(ErrorOf(request).code(), invalid);
   request.set_sweep_id(sweep_id_ + 1);

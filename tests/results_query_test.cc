@@ -173,6 +173,26 @@ TEST_F(ResultsQueryTest, NoGroupByGivesOneRowPerTrialKeyedByItsId) {
   }
 }
 
+TEST_F(ResultsQueryTest, OneGroupAggregatesEveryTrial) {
+  ResultsQuery query = Query();
+  query.one_group = true;
+  query.metric_globs = {kFineEmbedding};
+  const AggregatedResults table = Run(query);
+  ASSERT_EQ(table.group_columns, std::vector<std::string>{"trials"});
+  ASSERT_EQ(table.rows.size(), 1u);
+  const ResultsRow& row = table.rows[0];
+  EXPECT_EQ(row.group, std::vector<std::string>{"all"});
+  EXPECT_EQ(row.epoch, -1);  // the running trial's final epoch is 1, the others' 2
+  EXPECT_EQ(row.n, 6);
+  const Expected expected = MeanStd({FineEmbedding(0, 0, 2), FineEmbedding(0, 1, 2),
+                                     FineEmbedding(0, 2, 2), FineEmbedding(1, 0, 2),
+                                     FineEmbedding(1, 1, 2), FineEmbedding(1, 2, 1)});
+  EXPECT_NEAR(row.mean, expected.mean, kTolerance);
+  EXPECT_NEAR(row.std, expected.std, kTolerance);
+  EXPECT_DOUBLE_EQ(row.min, 0.55);
+  EXPECT_DOUBLE_EQ(row.max, FineEmbedding(1, 1, 2));
+}
+
 TEST_F(ResultsQueryTest, BestEpochIsWhereTheSweepMetricIsBest) {
   ResultsQuery query = Query();
   query.group_by = {"optim.lr"};
