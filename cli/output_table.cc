@@ -11,6 +11,12 @@
 namespace sslsweep {
 namespace {
 
+std::vector<std::string> ColumnNames(const OutputTable& table) {
+  std::vector<std::string> names;
+  for (const OutputTable::Column& c : table.columns) names.push_back(c.name);
+  return names;
+}
+
 // Terminal columns of UTF-8 text ("±" is two bytes, one column): the code
 // points, i.e. the bytes that do not continue a sequence.
 size_t DisplayWidth(const std::string& text) {
@@ -39,9 +45,7 @@ std::string RenderText(const OutputTable& table) {
     out += line;
     out += '\n';
   };
-  std::vector<std::string> header;
-  for (const OutputTable::Column& c : table.columns) header.push_back(c.name);
-  append(header);
+  append(ColumnNames(table));
   for (const auto& row : table.rows) append(row);
   return out;
 }
@@ -89,9 +93,7 @@ std::string RenderCsv(const OutputTable& table) {
     }
     out += '\n';
   };
-  std::vector<std::string> header;
-  for (const OutputTable::Column& c : table.columns) header.push_back(c.name);
-  append(header);
+  append(ColumnNames(table));
   for (const auto& row : table.rows) append(row);
   return out;
 }
