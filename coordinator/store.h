@@ -51,6 +51,10 @@ inline constexpr int kTrialStateCount = 7;  // slot 0 unused
 enum class SweepState { kRunning = 1, kFinished = 2, kCancelled = 3 };
 
 const char* TrialStateName(TrialState state);  // "pending", "running", ...
+// Whether a trial in `state` has ended (neither pending nor running).
+inline bool TrialEnded(TrialState state) {
+  return state != TrialState::kPending && state != TrialState::kRunning;
+}
 
 // How an attempt failed (proto FailureKind); decides what happens next.
 enum class FailureKind {

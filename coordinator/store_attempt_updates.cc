@@ -1,6 +1,9 @@
 #include "coordinator/store_attempt_updates.h"
 
+#include <optional>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/store_queries.h"
@@ -190,6 +193,113 @@ absl::Status StartAttempt(StatementCache& db, int64_t trial_id, const std::strin
   (*history)->BindText(3, worker_id);
   (*history)->BindInt64(4, now_ms);
   return (*history)->Run().status();
+}
+
+// ---- Gangs: the ranks of data-parallel attempts --------------------------
+
+absl::StatusOr<std::vector<std::string>> SelectIdleWorkers(StatementCache& db,
+                                                           const std::string& worker_id,
+                                                           int64_t idle_since_ms, int32_t limit) {
+  absl::StatusOr<ScopedStatement> select = db.Get(R"sql(
+      SELECT w.id FROM workers w
+      WHERE w.id <> ?1 AND w.quarantined_at_ms IS NULL AND w.idle_polled_at_ms >= ?2
+        AND NOT EXISTS (SELECT 1 FROM trials t WHERE t.worker_id = w.id AND t.state = 'running')
+        AND NOT EXISTS (SELECT 1 FROM attempt_ranks r
+                        WHERE r.worker_id = w.id AND r.lease_expires_ms IS NOT NULL)
+      ORDER BY w.idle_polled_at_ms DESC, w.number LIMIT ?3)sql");
+  if (!select.ok()) return select.status();
+  (*select)->BindText(1, worker_id);
+  (*select)->BindInt64(2, idle_since_ms);
+  (*select)->BindInt64(3, limit);
+  std::vector<std::string> idle;
+  absl::Status status = (*select)->ForEachRow([&](const SqliteStatement& row) {
+    idle.push_back(row.ColumnText(0));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return idle;
+}
+
+absl::StatusOr<int64_t> CountLiveWorkers(StatementCache& db, int64_t alive_since_ms) {
+  absl::StatusOr<ScopedStatement> select = db.Get(
+      "SELECT count(*) FROM workers WHERE quarantined_at_ms IS NULL AND last_heartbeat_ms >= ?1");
+  if (!select.ok()) return select.status();
+  (*select)->BindInt64(1, alive_since_ms);
+  absl::StatusOr<bool> row = (*select)->Step();
+  if (!row.ok()) return row.status();
+  return *row ? (*select)->ColumnInt64(0) : 0;
+}
+
+absl::Status MarkIdle(StatementCache& db, const std::string& worker_id,
+                      std::optional<int64_t> now_ms) {
+  absl::StatusOr<ScopedStatement> update =
+      db.Get("UPDATE workers SET idle_polled_at_ms = ?2 WHERE id = ?1");
+  if (!update.ok()) return update.status();
+  (*update)->BindText(1, worker_id);
+  if (now_ms.has_value()) {
+    (*update)->BindInt64(2, *now_ms);
+  } else {
+    (*update)->BindNull(2);
+  }
+  return (*update)->Run().status();
+}
+
+absl::Status StartGang(StatementCache& db, int64_t trial_id, const std::string& worker_id,
+                       const std::vector<std::string>& others, int64_t now_ms,
+                       int64_t lease_expires_ms) {
+  absl::Status status = StartAttempt(db, trial_id, worker_id, now_ms, lease_expires_ms);
+  if (status.ok()) status = MarkIdle(db, worker_id, std::nullopt);
+  for (size_t i = 0; i < others.size() && status.ok(); ++i) {
+    absl::StatusOr<ScopedStatement> insert = db.Get(R"sql(
+        INSERT INTO attempt_ranks (trial_id, attempt, rank, worker_id, lease_expires_ms)
+        SELECT id, attempt, ?2, ?3, ?4 FROM trials WHERE id = ?1)sql");
+    if (!insert.ok()) return insert.status();
+    (*insert)->BindInt64(1, trial_id);
+    (*insert)->BindInt64(2, static_cast<int64_t>(i) + 1);
+    (*insert)->BindText(3, others[i]);
+    (*insert)->BindInt64(4, lease_expires_ms);
+    status = (*insert)->Run().status();
+    if (status.ok()) status = MarkIdle(db, others[i], std::nullopt);
+  }
+  return status;
+}
+
+absl::StatusOr<std::optional<int64_t>> DeliverAssignedRank(StatementCache& db,
+                                                           const std::string& worker_id,
+                                                           int64_t lease_expires_ms) {
+  absl::StatusOr<ScopedStatement> update = db.Get(R"sql(
+      UPDATE attempt_ranks SET delivered = 1, lease_expires_ms = ?2
+      WHERE (trial_id, attempt, rank) = (
+        SELECT trial_id, attempt, rank FROM attempt_ranks
+        WHERE worker_id = ?1 AND lease_expires_ms IS NOT NULL AND delivered = 0
+        ORDER BY trial_id LIMIT 1)
+      RETURNING trial_id)sql");
+  if (!update.ok()) return update.status();
+  (*update)->BindText(1, worker_id);
+  (*update)->BindInt64(2, lease_expires_ms);
+  std::optional<int64_t> trial_id;
+  absl::Status status = (*update)->ForEachRow([&](const SqliteStatement& row) {
+    trial_id = row.ColumnInt64(0);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return trial_id;
+}
+
+absl::StatusOr<int32_t> SelectRankOf(StatementCache& db, const TrialFence& fence,
+                                     int64_t trial_id, int32_t attempt,
+                                     const std::string& worker_id) {
+  if (!fence.named_worker_id.empty() && fence.named_worker_id == worker_id) return 0;
+  absl::StatusOr<ScopedStatement> select = db.Get(
+      "SELECT rank FROM attempt_ranks WHERE trial_id = ?1 AND attempt = ?2 AND worker_id = ?3");
+  if (!select.ok()) return select.status();
+  (*select)->BindInt64(1, trial_id);
+  (*select)->BindInt64(2, attempt);
+  (*select)->BindText(3, worker_id);
+  absl::StatusOr<bool> row = (*select)->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return -1;
+  return static_cast<int32_t>((*select)->ColumnInt64(0));
 }
 
 }  // namespace sslsweep

@@ -1,8 +1,9 @@
 // Row changes that start and end attempts, the building blocks of
 // store_lease_queries.cc: the fence lookup and check that every report from
 // a worker passes, ending an attempt, ending or requeueing its trial,
-// counting a failure against a worker, and finishing a sweep. Each runs
-// inside a write transaction its caller opened.
+// counting a failure against a worker, finishing a sweep, and forming the
+// gangs of data-parallel attempts. Each runs inside a transaction its
+// caller opened (SelectRankOf also inside a read).
 //
 // Thread contract: not thread-safe; the caller serialises the use of the
 // connection behind `db`.
@@ -13,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -85,6 +87,37 @@ absl::StatusOr<bool> BlameWorker(StatementCache& db, const std::string& worker_i
 absl::Status ResetWorkerFailures(StatementCache& db, const std::string& worker_id);
 // The same for the workers of ranks 1.. of a data-parallel attempt.
 absl::Status ResetRankWorkerFailures(StatementCache& db, int64_t trial_id, int32_t attempt);
+
+// ---- Gangs: the ranks of data-parallel attempts (attempt_ranks) ----------
+
+// Up to `limit` workers other than `worker_id` that may join a gang now:
+// they asked for work since `idle_since_ms` and found none, hold nothing
+// and are not quarantined; the most recent askers first.
+absl::StatusOr<std::vector<std::string>> SelectIdleWorkers(StatementCache& db,
+                                                           const std::string& worker_id,
+                                                           int64_t idle_since_ms, int32_t limit);
+// Workers that heartbeat since `alive_since_ms` and are not quarantined.
+absl::StatusOr<int64_t> CountLiveWorkers(StatementCache& db, int64_t alive_since_ms);
+// Records that the worker asked for work at `now_ms` and got none
+// (nullopt: it got some, so it is not idle).
+absl::Status MarkIdle(StatementCache& db, const std::string& worker_id,
+                      std::optional<int64_t> now_ms);
+// Starts the trial's next attempt with `worker_id` as rank 0 and `others`
+// as ranks 1.., each leased until `lease_expires_ms`; none of them is idle
+// any more.
+absl::Status StartGang(StatementCache& db, int64_t trial_id, const std::string& worker_id,
+                       const std::vector<std::string>& others, int64_t now_ms,
+                       int64_t lease_expires_ms);
+// A rank that another worker's lease gave `worker_id` and that it has not
+// been told of: marks it told, renews its lease and returns its trial.
+absl::StatusOr<std::optional<int64_t>> DeliverAssignedRank(StatementCache& db,
+                                                           const std::string& worker_id,
+                                                           int64_t lease_expires_ms);
+// The rank `worker_id` holds (or held) in the trial's attempt: 0 for the
+// attempt's own worker, -1 for none.
+absl::StatusOr<int32_t> SelectRankOf(StatementCache& db, const TrialFence& fence,
+                                     int64_t trial_id, int32_t attempt,
+                                     const std::string& worker_id);
 
 }  // namespace sslsweep
 
