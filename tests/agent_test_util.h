@@ -14,6 +14,7 @@
 #define SSLSWEEP_TESTS_AGENT_TEST_UTIL_H_
 
 #include <algorithm>
+#include <filesystem>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -27,11 +28,15 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "proto/sslsweep.grpc.pb.h"
+#include "tests/test_util.h"
+#include "worker/agent/agent.h"
 #include "worker/agent/checkpoint_transfer.h"
 #include "worker/agent/coordinator_connection.h"
 
@@ -401,6 +406,78 @@ inline v1::TrialAssignment RankAssignment(int64_t trial_id, int32_t rank, int32_
   trial.set_world_size(world_size);
   return trial;
 }
+
+
+// An Agent against a FakeCoordinator with the fake trainer: one per test.
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = TempDir("agent");
+    WriteFile((root_ / "fake-train").string(), kFakeTrainer);
+    std::filesystem::permissions(root_ / "fake-train", std::filesystem::perms::owner_all);
+  }
+
+  AgentOptions Options() {
+    AgentOptions options;
+    options.coordinator_address = coordinator_.address();
+    options.trainer_path = (root_ / "fake-train").string();
+    options.work_dir = (root_ / "work").string();
+    options.hostname = "test";
+    options.connect_timeout_ms = 5'000;
+    options.kill_grace_ms = 2'000;
+    options.drain_timeout_ms = 2'000;
+    options.exit_when_idle = true;
+    options.log = log_.Function();
+    return options;
+  }
+  std::unique_ptr<Agent> MakeAgent() {
+    return std::make_unique<Agent>(Options(), coordinator_.NewStub());
+  }
+  std::filesystem::path AttemptDir(int64_t trial_id) const {
+    return root_ / "work" / absl::StrCat("trial-", trial_id) / "attempt-1";
+  }
+  void Lease(const v1::TrialAssignment& trial) {
+    absl::MutexLock lock(&coordinator_.state.mu);
+    coordinator_.state.to_lease.push_back(trial);
+  }
+  // Runs the agent until it is idle; fails the test if that takes longer
+  // than `limit` (e.g. a trainer that was not stopped).
+  void RunUntilIdle(absl::Duration limit = absl::Seconds(8)) { RunUntilIdle(Options(), limit); }
+  void RunUntilIdle(const AgentOptions& options, absl::Duration limit = absl::Seconds(8)) {
+    Agent agent(options, coordinator_.NewStub());
+    const absl::Time start = absl::Now();
+    ASSERT_TRUE(agent.Run().ok());
+    EXPECT_LT(absl::Now() - start, limit) << log_.All();
+  }
+  // The fake trainer's arguments (after argv[0]); empty if it never ran.
+  std::vector<std::string> TrainerArgs(int64_t trial_id) const {
+    const std::filesystem::path args = AttemptDir(trial_id) / "args";
+    if (!std::filesystem::exists(args)) return {};
+    return absl::StrSplit(absl::StripSuffix(ReadFile(args), "\n"), '\n');
+  }
+  std::vector<std::string> Expected(int64_t trial_id, std::vector<std::string> rank_flags,
+                                    bool checkpoint_links) const {
+    std::vector<std::string> args = {"--config", (AttemptDir(trial_id) / "trial.yaml").string(),
+                                     "--out", AttemptDir(trial_id).string()};
+    if (checkpoint_links) args.push_back("--checkpoint-links");
+    args.insert(args.end(), rank_flags.begin(), rank_flags.end());
+    return args;
+  }
+  void SetRendezvous(int64_t trial_id, const std::string& address, int32_t port) {
+    absl::MutexLock lock(&coordinator_.state.mu);
+    v1::Rendezvous& rendezvous = coordinator_.state.rendezvous[{trial_id, 1}];
+    rendezvous.set_master_address(address);
+    rendezvous.set_master_port(port);
+  }
+  int RendezvousPolls() {
+    absl::MutexLock lock(&coordinator_.state.mu);
+    return static_cast<int>(coordinator_.state.rendezvous_polls.size());
+  }
+
+  std::filesystem::path root_;
+  FakeCoordinator coordinator_;
+  LogSink log_;
+};
 
 }  // namespace sslsweep
 
