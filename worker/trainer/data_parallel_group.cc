@@ -33,8 +33,13 @@ absl::Status Unavailable(const std::string& what, const std::exception& e) {
 // Runs `work` and waits for it; a c10::Error (a rank gone, a timeout) becomes
 // Unavailable.
 absl::Status Wait(const std::string& what, const c10::intrusive_ptr<c10d::Work>& work) {
+  return RunCollective(what, [&] { return work; });
+}
+
+absl::Status RunCollective(const std::string& what,
+                           absl::FunctionRef<c10::intrusive_ptr<c10d::Work>()> start) {
   try {
-    work->wait();
+    start()->wait();
   } catch (const std::exception& e) {
     return Unavailable(what, e);
   }
@@ -94,7 +99,7 @@ using data_parallel_internal::GradOrZeros;
 using data_parallel_internal::PlanBuckets;
 using data_parallel_internal::ScatterMean;
 using data_parallel_internal::Unavailable;
-using data_parallel_internal::Wait;
+using data_parallel_internal::RunCollective;
 
 absl::Status Prefixed(const std::string& what, const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
@@ -155,7 +160,7 @@ absl::Status SumInPlace(const Collectives& c, const std::string& what, torch::Te
     return absl::OkStatus();
   }
   std::vector<torch::Tensor> one = {tensor};
-  return Wait(what, c.gloo->allreduce(one));
+  return RunCollective(what, [&] { return c.gloo->allreduce(one); });
 }
 
 // Inside a forward or backward, a failure is thrown as c10::Error, like any
@@ -201,7 +206,8 @@ struct AllGatherRowsFunction : torch::autograd::Function<AllGatherRowsFunction> 
     std::vector<std::vector<torch::Tensor>> gathered(1);
     for (int i = 0; i < c.gloo->getSize(); ++i) gathered[0].push_back(torch::empty_like(local));
     std::vector<torch::Tensor> input = {local.contiguous()};
-    ThrowIfError(Wait("all-gather of rows", c.gloo->allgather(gathered, input)));
+    ThrowIfError(
+        RunCollective("all-gather of rows", [&] { return c.gloo->allgather(gathered, input); }));
     return torch::cat(gathered[0], 0);
   }
 
@@ -411,7 +417,9 @@ absl::Status DataParallelGroup::Broadcast(const std::vector<torch::Tensor>& tens
     const bool staged = t.is_cuda() || !t.is_contiguous();
     std::vector<torch::Tensor> one = {t.is_cuda() ? t.to(torch::kCPU).contiguous()
                                                   : t.contiguous()};
-    if (auto s = Wait("broadcast", group_->broadcast(one)); !s.ok()) return s;
+    if (auto s = RunCollective("broadcast", [&] { return group_->broadcast(one); }); !s.ok()) {
+      return s;
+    }
     if (staged) t.copy_(one[0]);
   }
   return absl::OkStatus();

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 
 namespace sslsweep::data_parallel_internal {
@@ -25,6 +26,13 @@ absl::Status Unavailable(const std::string& what, const std::exception& e);
 // Waits for `work`; a c10::Error (a rank gone, a timeout) becomes
 // Unavailable naming `what`.
 absl::Status Wait(const std::string& what, const c10::intrusive_ptr<c10d::Work>& work);
+
+// Starts a collective with `start` and waits for it: whatever either step
+// throws (c10::Error, Gloo's IoException for a connection closed or reset,
+// a timeout) becomes Unavailable naming `what`, so that no raw transport
+// exception leaves the group.
+absl::Status RunCollective(const std::string& what,
+                           absl::FunctionRef<c10::intrusive_ptr<c10d::Work>()> start);
 
 // The buckets of `parameters`' gradients, each a list of parameter indices,
 // in the order they are all-reduced: from the last parameter to the first,

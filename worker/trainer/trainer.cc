@@ -14,9 +14,6 @@
 #include <vector>
 
 #include <torch/torch.h>
-// Gloo's transport error, which the data-parallel group's Gloo collectives
-// let through inside a forward or backward.
-#include <gloo/common/error.h>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
@@ -97,12 +94,10 @@ absl::Status CollectiveFailure(const absl::Status& status) {
 
 // What a data-parallel group's differentiable collective (all-gather,
 // all-reduce: DataParallelGroup::AllGatherRows, AllReduceSum) threw, if `e`
-// says that another rank is gone: Gloo's transport error as Gloo throws it
-// (a connection closed or reset, a timeout), or the c10::Error into which the
-// group turns its Unavailable status ("UNAVAILABLE: <message>", as
-// absl::Status::ToString writes it). Nullopt for any other error.
+// says that another rank is gone: the c10::Error into which the group turns
+// every failure of a collective, as Unavailable ("UNAVAILABLE: <message>",
+// as absl::Status::ToString writes it). Nullopt for any other error.
 std::optional<std::string> LostPeerThrown(const std::exception& e) {
-  if (dynamic_cast<const gloo::IoException*>(&e) != nullptr) return std::string(e.what());
   constexpr absl::string_view kUnavailable = "UNAVAILABLE: ";
   if (const auto* error = dynamic_cast<const c10::Error*>(&e)) {
     const absl::string_view message = error->what_without_backtrace();
