@@ -389,7 +389,7 @@ absl::StatusOr<v1::LeaseTrialResponse> Coordinator::LeaseTrial(
   }
   if (!trial.ok()) return trial.status();
   if (!trial->has_value()) {
-    absl::StatusOr<bool> pending = store_->HasPendingTrials();
+    absl::StatusOr<bool> pending = store_->HasUnfinishedTrials();
     if (!pending.ok()) return pending.status();
     response.set_granted(false);
     response.set_retry_after_ms(options_.idle_retry_ms);

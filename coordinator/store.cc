@@ -348,11 +348,11 @@ absl::StatusOr<std::optional<TrialRecord>> Store::LeaseNextTrial(const std::stri
   });
 }
 
-absl::StatusOr<bool> Store::HasPendingTrials() {
+absl::StatusOr<bool> Store::HasUnfinishedTrials() {
   return Read<bool>([](StatementCache& db) -> absl::StatusOr<bool> {
     absl::StatusOr<ScopedStatement> select = db.Get(R"sql(
         SELECT EXISTS (SELECT 1 FROM trials t JOIN sweeps s ON s.id = t.sweep_id
-                       WHERE t.state = 'pending' AND s.state = 'running'))sql");
+                       WHERE t.state IN ('pending', 'running') AND s.state = 'running'))sql");
     if (!select.ok()) return select.status();
     absl::StatusOr<bool> row = (*select)->Step();
     if (!row.ok()) return row.status();

@@ -271,8 +271,10 @@ class Store {
                                                             int64_t now_ms, int64_t lease_ms,
                                                             int64_t idle_window_ms = 3'000);
 
-  // Whether any running sweep has a pending trial.
-  absl::StatusOr<bool> HasPendingTrials();
+  // Whether any running sweep has an unfinished trial: pending, or running
+  // (a running attempt may fail and be retried, and a retried gang needs
+  // every rank's worker again).
+  absl::StatusOr<bool> HasUnfinishedTrials();
 
   // Ends every running attempt whose lease (or the lease of one of its
   // ranks) expired before now_ms (outcome "lost"), blaming the worker

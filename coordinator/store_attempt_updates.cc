@@ -246,7 +246,7 @@ absl::Status MarkIdle(StatementCache& db, const std::string& worker_id,
 
 absl::Status StartGang(StatementCache& db, int64_t trial_id, const std::string& worker_id,
                        const std::vector<std::string>& others, int64_t now_ms,
-                       int64_t lease_expires_ms) {
+                       int64_t lease_expires_ms, int64_t delivery_expires_ms) {
   absl::Status status = StartAttempt(db, trial_id, worker_id, now_ms, lease_expires_ms);
   if (status.ok()) status = MarkIdle(db, worker_id, std::nullopt);
   for (size_t i = 0; i < others.size() && status.ok(); ++i) {
@@ -257,7 +257,7 @@ absl::Status StartGang(StatementCache& db, int64_t trial_id, const std::string& 
     (*insert)->BindInt64(1, trial_id);
     (*insert)->BindInt64(2, static_cast<int64_t>(i) + 1);
     (*insert)->BindText(3, others[i]);
-    (*insert)->BindInt64(4, lease_expires_ms);
+    (*insert)->BindInt64(4, delivery_expires_ms);
     status = (*insert)->Run().status();
     if (status.ok()) status = MarkIdle(db, others[i], std::nullopt);
   }

@@ -102,12 +102,13 @@ absl::StatusOr<int64_t> CountLiveWorkers(StatementCache& db, int64_t alive_since
 // (nullopt: it got some, so it is not idle).
 absl::Status MarkIdle(StatementCache& db, const std::string& worker_id,
                       std::optional<int64_t> now_ms);
-// Starts the trial's next attempt with `worker_id` as rank 0 and `others`
-// as ranks 1.., each leased until `lease_expires_ms`; none of them is idle
-// any more.
+// Starts the trial's next attempt with `worker_id` as rank 0, leased until
+// `lease_expires_ms`, and `others` as ranks 1.., each leased until
+// `delivery_expires_ms` (their heartbeats, or taking the rank, renew it);
+// none of them is idle any more.
 absl::Status StartGang(StatementCache& db, int64_t trial_id, const std::string& worker_id,
                        const std::vector<std::string>& others, int64_t now_ms,
-                       int64_t lease_expires_ms);
+                       int64_t lease_expires_ms, int64_t delivery_expires_ms);
 // A rank that another worker's lease gave `worker_id` and that it has not
 // been told of: marks it told, renews its lease and returns its trial.
 absl::StatusOr<std::optional<int64_t>> DeliverAssignedRank(StatementCache& db,

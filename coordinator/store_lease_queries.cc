@@ -115,6 +115,7 @@ absl::Status CheckWorkerMayLease(StatementCache& db, const std::string& worker_i
 struct LapsedLease {
   CountedFailure failure;  // blames the holder of the lapsed lease
   int32_t rank = 0;
+  bool delivered = true;  // false: its worker never took the rank
   int32_t failures = 0;
   int32_t max_attempts = 0;
   int64_t lease_expires_ms = 0;
@@ -125,12 +126,12 @@ struct LapsedLease {
 absl::StatusOr<std::vector<LapsedLease>> SelectLapsedLeases(StatementCache& db, int64_t now_ms) {
   absl::StatusOr<ScopedStatement> select = db.Get(R"sql(
       SELECT t.id, t.attempt, t.worker_id, t.sweep_id, t.failures, s.max_attempts,
-             t.lease_expires_ms, 0
+             t.lease_expires_ms, 0, 1
       FROM trials t JOIN sweeps s ON s.id = t.sweep_id
       WHERE t.state = 'running' AND t.lease_expires_ms < ?1
       UNION ALL
       SELECT t.id, t.attempt, r.worker_id, t.sweep_id, t.failures, s.max_attempts,
-             r.lease_expires_ms, r.rank
+             r.lease_expires_ms, r.rank, r.delivered
       FROM attempt_ranks r
       JOIN trials t ON t.id = r.trial_id AND t.attempt = r.attempt
       JOIN sweeps s ON s.id = t.sweep_id
@@ -148,6 +149,7 @@ absl::StatusOr<std::vector<LapsedLease>> SelectLapsedLeases(StatementCache& db, 
     lease.max_attempts = static_cast<int32_t>(row.ColumnInt64(5));
     lease.lease_expires_ms = row.ColumnInt64(6);
     lease.rank = static_cast<int32_t>(row.ColumnInt64(7));
+    lease.delivered = row.ColumnInt64(8) != 0;
     lapsed.push_back(std::move(lease));
     return absl::OkStatus();
   });
@@ -212,7 +214,12 @@ absl::StatusOr<std::optional<TrialRecord>> LeaseNextTrialIn(StatementCache& db,
     }
     others = *std::move(available);
   }
-  status = StartGang(db, (*next)->id, worker_id, others, now_ms, now_ms + lease_ms);
+  // An idle worker takes its rank at its next poll, well within two idle
+  // windows, or heartbeats meanwhile; one that left just after asking
+  // (exited, killed) is found out then, not a whole lease later.
+  const int64_t delivery_ms = std::min(lease_ms, 2 * idle_window_ms);
+  status = StartGang(db, (*next)->id, worker_id, others, now_ms, now_ms + lease_ms,
+                     now_ms + delivery_ms);
   if (!status.ok()) return status;
   return leased((*next)->id);
 }
@@ -228,8 +235,13 @@ absl::StatusOr<std::vector<ExpiredLease>> ExpireLeasesIn(StatementCache& db, int
     const std::string rank =
         lease.rank > 0 ? absl::StrCat(" (rank ", lease.rank, ")") : std::string();
     failure.ending.outcome = "lost";
-    failure.ending.reason = absl::StrCat("lost worker ", failure.worker_id, rank,
-                                         ": its lease expired at ", lease.lease_expires_ms, " ms");
+    failure.ending.reason =
+        lease.delivered
+            ? absl::StrCat("lost worker ", failure.worker_id, rank, ": its lease expired at ",
+                           lease.lease_expires_ms, " ms")
+            : absl::StrCat("lost worker ", failure.worker_id, rank,
+                           ": it never took its rank (no poll or heartbeat by ",
+                           lease.lease_expires_ms, " ms)");
     failure.trial_reason = absl::StrCat("lost worker ", failure.worker_id, rank, "; failed ",
                                         failures, " of ", lease.max_attempts, " attempts");
     absl::StatusOr<FailOutcome> outcome = EndCountedFailure(

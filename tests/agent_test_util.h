@@ -433,10 +433,16 @@ class AgentTest : public ::testing::Test {
   std::unique_ptr<Agent> MakeAgent() {
     return std::make_unique<Agent>(Options(), coordinator_.NewStub());
   }
+  // work/trial-T/attempt-1, and rank-R below it for a rank of a gang.
   std::filesystem::path AttemptDir(int64_t trial_id) const {
-    return root_ / "work" / absl::StrCat("trial-", trial_id) / "attempt-1";
+    std::filesystem::path dir = root_ / "work" / absl::StrCat("trial-", trial_id) / "attempt-1";
+    if (auto it = gang_ranks_.find(trial_id); it != gang_ranks_.end()) {
+      dir /= absl::StrCat("rank-", it->second);
+    }
+    return dir;
   }
   void Lease(const v1::TrialAssignment& trial) {
+    if (trial.world_size() > 1) gang_ranks_[trial.trial_id()] = trial.rank();
     absl::MutexLock lock(&coordinator_.state.mu);
     coordinator_.state.to_lease.push_back(trial);
   }
@@ -475,6 +481,7 @@ class AgentTest : public ::testing::Test {
   }
 
   std::filesystem::path root_;
+  std::map<int64_t, int32_t> gang_ranks_;  // trial id -> rank, for gang trials
   FakeCoordinator coordinator_;
   LogSink log_;
 };

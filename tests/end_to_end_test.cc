@@ -207,6 +207,12 @@ trial:
                                                    {"succeeded", "2", "1", "127.0.0.1"}}));
   EXPECT_EQ(Query("SELECT COUNT(DISTINCT epoch) FROM metrics GROUP BY trial_id"),
             (std::vector<std::vector<std::string>>{{"3"}, {"3"}}));
+  // The two workers share the work directory; each rank trains in its own.
+  for (const char* rank : {"rank-0", "rank-1"}) {
+    const std::filesystem::path rank_dir =
+        std::filesystem::path(dir_) / "gang.db.work" / "trial-2" / "attempt-1" / rank;
+    EXPECT_TRUE(std::filesystem::exists(rank_dir / "checkpoint.pt")) << rank_dir;
+  }
 }
 
 TEST_F(EndToEndTest, HyperbandPrunesTheTrialsFarBehind) {

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -297,14 +298,20 @@ TEST_F(FaultToleranceTest, KillingOneRankFailsTheGangAndTheRetryResumesAsOne) {
   EXPECT_THAT(ending, ::testing::AnyOf(HasSubstr("crash: rank 1 on w-"),
                                        HasSubstr("peer_lost: sslsweep-train exit 5")))
       << ending;
-  // Both ranks of attempt 2 resumed from the gang's checkpoint.
+  // Both ranks of attempt 2 resumed from the gang's checkpoint, each in
+  // its own directory.
+  std::set<std::string> rank_dirs;
   for (size_t worker : {first, second}) {
     const std::filesystem::path attempt_dir = std::filesystem::path(dir_) /
                                               absl::StrCat("work-", worker) / "trial-1" /
                                               "attempt-2";
-    EXPECT_THAT(ReadFile(attempt_dir / "train.log"), HasSubstr("resuming from epoch "))
-        << attempt_dir;
+    for (const auto& entry : std::filesystem::directory_iterator(attempt_dir)) {
+      rank_dirs.insert(entry.path().filename().string());
+      EXPECT_THAT(ReadFile(entry.path() / "train.log"), HasSubstr("resuming from epoch "))
+          << entry.path();
+    }
   }
+  EXPECT_EQ(rank_dirs, (std::set<std::string>{"rank-0", "rank-1"}));
   ExpectEveryMetricOnce();
   EXPECT_FALSE(workers_[first]->TryWait().has_value());
   EXPECT_FALSE(workers_[second]->TryWait().has_value());

@@ -244,6 +244,42 @@ TEST_F(GangLeaseTest, ALapsedRankLeaseEndsTheGangAsLostBlamingItsWorker) {
   EXPECT_THAT(beat->running_trial_ids, IsEmpty());
 }
 
+TEST_F(GangLeaseTest, ARankNeverTakenLapsesAfterTwoIdleWindowsUnlessItsWorkerBeats) {
+  CreateGangSweep("dp", 2, 2);
+  const std::string a = Register("a");
+  const std::string b = Register("b");
+  const std::string c = Register("c");
+  const std::string d = Register("d");
+  // a and c go idle and are made rank 1 of a gang each; a then vanishes
+  // (it exited or was killed right after asking), c only heartbeats.
+  EXPECT_FALSE(Ask(a, 2000).has_value());
+  const std::optional<TrialRecord> second_try = Ask(b, 2100);
+  ASSERT_TRUE(second_try.has_value());
+  const TrialRecord second = *second_try;
+  EXPECT_FALSE(Ask(c, 2000).has_value());
+  const std::optional<TrialRecord> first_try = Ask(d, 2100);
+  ASSERT_TRUE(first_try.has_value());
+  const TrialRecord first = *first_try;
+  ASSERT_THAT(second.rank_workers, ElementsAre(b, a));
+  ASSERT_THAT(first.rank_workers, ElementsAre(d, c));
+  for (const std::string& w : {b, c, d}) {
+    ASSERT_THAT(store_->Heartbeat(w, 2100 + 2 * kIdleWindowMs - 1, kLeaseMs), IsOk()) << w;
+  }
+  absl::StatusOr<std::vector<ExpiredLease>> expired =
+      store_->ExpireLeases(2100 + 2 * kIdleWindowMs + 1, FailurePolicy());
+  ASSERT_THAT(expired, IsOk());
+  ASSERT_EQ(expired->size(), 1u) << "not a whole lease (" << kLeaseMs << " ms) later";
+  EXPECT_EQ((*expired)[0].trial_id, second.id);
+  EXPECT_EQ((*expired)[0].worker_id, a);
+  EXPECT_TRUE((*expired)[0].requeued);
+  EXPECT_EQ(AttemptColumn(second, 1, "reason"),
+            "lost worker " + a + " (rank 1): it never took its rank (no poll or heartbeat by " +
+                std::to_string(2100 + 2 * kIdleWindowMs) + " ms)");
+  // c's heartbeat renewed its rank for a whole lease; it takes it late.
+  ASSERT_TRUE(Ask(c, 2100 + 2 * kIdleWindowMs + 2).has_value());
+  EXPECT_EQ(Trial(first.id).state, TrialState::kRunning);
+}
+
 TEST_F(GangLeaseTest, FinishingResetsEveryRanksWorkerAndOnlyRankZeroReports) {
   CreateGangSweep("dp", 1, 2);
   const std::string a = Register("a");
@@ -321,20 +357,24 @@ TEST_F(GangLeaseTest, ListingsShowEveryRanksWorker) {
   EXPECT_THAT((*workers)[1].running_trial_ids, ElementsAre((*trials)[0].id));
 }
 
-TEST_F(GangLeaseTest, PendingTrialsAreReportedWhileAGangWaits) {
-  const auto pending = [&] {
-    absl::StatusOr<bool> any = store_->HasPendingTrials();
+TEST_F(GangLeaseTest, UnfinishedTrialsAreReportedWhileAGangWaitsOrRuns) {
+  const auto unfinished = [&] {
+    absl::StatusOr<bool> any = store_->HasUnfinishedTrials();
     EXPECT_THAT(any, IsOk());
     return any.value_or(false);
   };
-  EXPECT_FALSE(pending());
+  EXPECT_FALSE(unfinished());
   CreateGangSweep("dp", 1, 2);
   const std::string a = Register("a");
-  Register("b");
+  const std::string b = Register("b");
   EXPECT_FALSE(Ask(a, 2000).has_value());
-  EXPECT_TRUE(pending());
-  ASSERT_THAT(store_->CancelSweep(1, 2100), IsOk());
-  EXPECT_FALSE(pending());
+  EXPECT_TRUE(unfinished());
+  // Running: an idle rank's worker must stay, as the gang may be retried.
+  ASSERT_TRUE(Ask(b, 2100).has_value());
+  ASSERT_TRUE(Ask(a, 2200).has_value());
+  EXPECT_TRUE(unfinished());
+  ASSERT_THAT(store_->CancelSweep(1, 2300), IsOk());
+  EXPECT_FALSE(unfinished());
 }
 
 TEST_F(GangLeaseTest, ARestartRenewsEveryRankAndCancellingFreesThem) {

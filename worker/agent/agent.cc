@@ -198,12 +198,11 @@ absl::Status Agent::Run() {
 }
 
 void Agent::RunAttempt(const v1::TrialAssignment& trial, const std::string& worker_id) {
-  namespace fs = std::filesystem;
   const AttemptKey key{trial.trial_id(), trial.attempt()};
   const int world_size = std::max(1, trial.world_size());
   const int rank = world_size > 1 ? trial.rank() : 0;
-  const fs::path dir = fs::path(options_.work_dir) / absl::StrCat("trial-", key.trial_id) /
-                       absl::StrCat("attempt-", key.attempt);
+  const std::filesystem::path dir =
+      AttemptDirectory(options_.work_dir, key.trial_id, key.attempt, rank, world_size);
   outbox_.Open(key, worker_id);
   {
     absl::MutexLock lock(&mu_);

@@ -91,7 +91,7 @@ struct AgentOptions {
   // After Stop(): how long unacknowledged reports are still retried before
   // the agent gives up on them (the coordinator's lease expiry takes over).
   int drain_timeout_ms = 10'000;
-  bool exit_when_idle = false;  // return from Run() when nothing is pending
+  bool exit_when_idle = false;  // return from Run() when nothing is unfinished
   // Where log lines go; null: stderr, prefixed "sslsweep-worker: ".
   std::function<void(const std::string&)> log;
 };
@@ -102,8 +102,9 @@ class Agent {
   ~Agent();
 
   // Registers, then runs trials until Stop() (or, with exit_when_idle, until
-  // no trial is granted and none is pending: a gang waiting to form, or a
-  // sweep at its max_concurrent, keeps the worker asking); OK also when
+  // no trial is granted and none is unfinished: a gang waiting to form, a
+  // sweep at its max_concurrent, or a running trial that may be retried
+  // keeps the worker asking); OK also when
   // Stop() comes during registration.
   // Fails with Unavailable if the coordinator cannot be reached within
   // connect_timeout_ms at start, or with the coordinator's status if it

@@ -7,6 +7,15 @@
 
 namespace sslsweep {
 
+std::filesystem::path AttemptDirectory(const std::filesystem::path& work_dir,
+                                       int64_t trial_id, int64_t attempt, int rank,
+                                       int world_size) {
+  std::filesystem::path dir =
+      work_dir / absl::StrCat("trial-", trial_id) / absl::StrCat("attempt-", attempt);
+  if (world_size > 1) dir /= absl::StrCat("rank-", rank);
+  return dir;
+}
+
 absl::Status PrepareAttemptDirectory(const std::filesystem::path& dir,
                                      const std::string& config_yaml) {
   std::error_code error;

@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 3'600'000))
       ->capture_default_str();
   app.add_flag("--exit-when-idle", options.exit_when_idle,
-               "exit once the coordinator has no pending trial");
+               "exit once no running sweep has an unfinished trial");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
