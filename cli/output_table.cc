@@ -72,18 +72,6 @@ std::string RenderJson(const OutputTable& table) {
   return rows.dump(2) + "\n";
 }
 
-std::string CsvCell(const std::string& cell) {
-  const bool quote = cell.find_first_of(",\"\r\n") != std::string::npos ||
-                     (!cell.empty() && (cell.front() == ' ' || cell.back() == ' '));
-  if (!quote) return cell;
-  std::string out = "\"";
-  for (char c : cell) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
-
 std::string RenderCsv(const OutputTable& table) {
   std::string out;
   const auto append = [&](const std::vector<std::string>& cells) {
@@ -99,6 +87,18 @@ std::string RenderCsv(const OutputTable& table) {
 }
 
 }  // namespace
+
+std::string CsvCell(const std::string& cell) {
+  const bool quote = cell.find_first_of(",\"\r\n") != std::string::npos ||
+                     (!cell.empty() && (cell.front() == ' ' || cell.back() == ' '));
+  if (!quote) return cell;
+  std::string out = "\"";
+  for (char c : cell) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
 
 absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view text) {
   if (text == "table") return OutputFormat::kTable;

@@ -42,6 +42,9 @@ absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view text);
 // The table in `format`, ending with a newline (json: the array and "\n").
 std::string RenderTable(const OutputTable& table, OutputFormat format);
 
+// One CSV cell, quoted as above when it needs to be.
+std::string CsvCell(const std::string& cell);
+
 }  // namespace sslsweep
 
 #endif  // SSLSWEEP_CLI_OUTPUT_TABLE_H_

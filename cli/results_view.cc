@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "cli/layer_order.h"
 #include "cli/tables.h"
 
 namespace sslsweep {
@@ -28,39 +29,8 @@ struct Stats {
 };
 
 // Orders value columns and the last part of row keys: (class, number, name).
-using Rank = std::tuple<int, int, std::string>;
-
-// Backbone order: stage1..stageN, embedding, projector1..K, then by name.
-Rank LayerRank(const std::string& layer) {
-  int k = 0;
-  if (absl::StartsWith(layer, "stage") && absl::SimpleAtoi(layer.substr(5), &k)) return {0, k, ""};
-  if (layer == "embedding") return {1, 0, ""};
-  if (absl::StartsWith(layer, "projector") && absl::SimpleAtoi(layer.substr(9), &k)) {
-    return {2, k, ""};
-  }
-  return {3, 0, layer};
-}
-
-// From the finest labels to none: fine, coarse, random, sample, then by name.
-Rank TargetRank(const std::string& target) {
-  static const char* const kOrder[] = {"fine", "coarse", "random", "sample"};
-  for (int i = 0; i < 4; ++i) {
-    if (target == kOrder[i]) return {0, i, ""};
-  }
-  return {1, 0, target};
-}
-
-struct MetricParts {
-  std::string metric, target, layer;
-  bool pivotable = false;  // has all three parts
-};
-
-MetricParts SplitMetricName(const std::string& name) {
-  std::vector<std::string> parts = absl::StrSplit(name, '/');
-  if (parts.size() < 3) return {name, "", "", false};
-  return {parts.front(), absl::StrJoin(parts.begin() + 1, parts.end() - 1, "/"), parts.back(),
-          true};
-}
+using Rank = NameRank;
+using MetricParts = MetricNameParts;
 
 std::string PivotName(ResultsPivot pivot) {
   switch (pivot) {

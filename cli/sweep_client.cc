@@ -11,16 +11,10 @@ namespace sslsweep {
 SweepClient::SweepClient(std::string address, int timeout_ms)
     : address_(std::move(address)),
       timeout_ms_(timeout_ms),
-      stub_(v1::SweepService::NewStub(
-          grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()))) {}
+      channel_(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials())),
+      stub_(v1::SweepService::NewStub(channel_)) {}
 
-template <typename Request, typename Response, typename Method>
-absl::StatusOr<Response> SweepClient::Call(Method method, const Request& request) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::milliseconds(timeout_ms_));
-  Response response;
-  grpc::Status status = ((*stub_).*method)(&context, request, &response);
+absl::Status SweepClient::ToStatus(const grpc::Status& status) const {
   // Only UNAVAILABLE means "not reached"; a deadline keeps its own code and
   // message (the coordinator may be up but slow).
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
@@ -31,7 +25,17 @@ absl::StatusOr<Response> SweepClient::Call(Method method, const Request& request
                      "); is sslsweep-coordinator running there? Set the address with "
                      "--coordinator or SSLSWEEP_COORDINATOR"));
   }
-  if (!status.ok()) return FromGrpcStatus(status);
+  return FromGrpcStatus(status);
+}
+
+template <typename Request, typename Response, typename Method>
+absl::StatusOr<Response> SweepClient::Call(Method method, const Request& request) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(timeout_ms_));
+  Response response;
+  grpc::Status status = ((*stub_).*method)(&context, request, &response);
+  if (!status.ok()) return ToStatus(status);
   return response;
 }
 
@@ -91,6 +95,68 @@ absl::StatusOr<v1::UnquarantineWorkerResponse> SweepClient::UnquarantineWorker(
   request.set_worker_id(worker_id);
   return Call<v1::UnquarantineWorkerRequest, v1::UnquarantineWorkerResponse>(
       &v1::SweepService::Stub::UnquarantineWorker, request);
+}
+
+absl::Status SweepClient::Connect() {
+  // Fails as soon as a connection attempt fails, as a unary call would; a
+  // coordinator that neither accepts nor refuses gets timeout_ms.
+  const auto deadline =
+      std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms_);
+  grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);
+  while (state != GRPC_CHANNEL_READY) {
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) {
+      return ToStatus(grpc::Status(grpc::StatusCode::UNAVAILABLE, "failed to connect"));
+    }
+    if (!channel_->WaitForStateChange(state, deadline)) {
+      return ToStatus(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                   absl::StrCat("not connected within ", timeout_ms_, " ms")));
+    }
+    state = channel_->GetState(/*try_to_connect=*/true);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SweepClient::WatchSweep(int64_t sweep_id,
+                                     absl::FunctionRef<bool(const v1::SweepEvent&)> on_event) {
+  if (absl::Status s = Connect(); !s.ok()) return s;
+  grpc::ClientContext context;
+  v1::WatchSweepRequest request;
+  request.set_sweep_id(sweep_id);
+  std::unique_ptr<grpc::ClientReader<v1::SweepEvent>> reader =
+      stub_->WatchSweep(&context, request);
+  v1::SweepEvent event;
+  bool stopped = false;
+  while (reader->Read(&event)) {
+    if (!on_event(event)) {
+      stopped = true;
+      context.TryCancel();
+      break;
+    }
+  }
+  const grpc::Status status = reader->Finish();
+  if (stopped) return absl::CancelledError("the watch was stopped");
+  return ToStatus(status);
+}
+
+absl::Status SweepClient::ExportMetrics(
+    const v1::ExportMetricsRequest& request,
+    absl::FunctionRef<absl::Status(const v1::ExportMetricsChunk&)> on_chunk) {
+  if (absl::Status s = Connect(); !s.ok()) return s;
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReader<v1::ExportMetricsChunk>> reader =
+      stub_->ExportMetrics(&context, request);
+  v1::ExportMetricsChunk chunk;
+  absl::Status failed;
+  while (reader->Read(&chunk)) {
+    failed = on_chunk(chunk);
+    if (!failed.ok()) {
+      context.TryCancel();
+      break;
+    }
+  }
+  const grpc::Status status = reader->Finish();
+  if (!failed.ok()) return failed;
+  return ToStatus(status);
 }
 
 }  // namespace sslsweep

@@ -2,7 +2,9 @@
 //
 // Each call has a deadline and returns absl::Status with the coordinator's
 // code and message; an unreachable coordinator becomes Unavailable with a
-// message that names the address and how to set it.
+// message that names the address and how to set it. The streams have no
+// overall deadline (a watch lasts as long as its sweep): only connecting is
+// bounded by the timeout.
 //
 // Thread contract: thread-compatible (one instance per thread).
 
@@ -12,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "proto/sslsweep.grpc.pb.h"
 
@@ -34,12 +37,27 @@ class SweepClient {
   absl::StatusOr<v1::CancelTrialResponse> CancelTrial(int64_t trial_id);
   absl::StatusOr<v1::UnquarantineWorkerResponse> UnquarantineWorker(const std::string& worker_id);
 
+  // The sweep's events (proto WatchSweep), each passed to `on_event` as it
+  // arrives; returning false cancels the stream (Cancelled). OK once the
+  // coordinator ended the stream after the sweep ended.
+  absl::Status WatchSweep(int64_t sweep_id,
+                          absl::FunctionRef<bool(const v1::SweepEvent&)> on_event);
+  // The sweep's metric rows in chunks (proto ExportMetrics); an error from
+  // `on_chunk` cancels the stream and is returned.
+  absl::Status ExportMetrics(const v1::ExportMetricsRequest& request,
+                             absl::FunctionRef<absl::Status(const v1::ExportMetricsChunk&)> on_chunk);
+
  private:
   template <typename Request, typename Response, typename Method>
   absl::StatusOr<Response> Call(Method method, const Request& request);
+  // UNAVAILABLE as "cannot reach the coordinator at ..."; others as they are.
+  absl::Status ToStatus(const grpc::Status& status) const;
+  // Waits up to the timeout for the channel to connect; Unavailable if not.
+  absl::Status Connect();
 
   const std::string address_;
   const int timeout_ms_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::SweepService::Stub> stub_;
 };
 

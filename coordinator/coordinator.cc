@@ -91,6 +91,7 @@ Coordinator::Coordinator(Store* store, CheckpointFiles* checkpoints, Clock* cloc
 absl::Status Coordinator::Recover() {
   absl::StatusOr<int32_t> renewed = store_->RenewAllLeases(clock_->NowMs() + options_.lease_ms);
   if (!renewed.ok()) return renewed.status();
+  changes_.Notify();
   for (int64_t trial_id : checkpoints_->TrialIds()) {
     absl::StatusOr<TrialRecord> trial = store_->GetTrial(trial_id);
     if (!trial.ok() && !absl::IsNotFound(trial.status())) return trial.status();
@@ -104,6 +105,7 @@ absl::StatusOr<std::vector<ExpiredLease>> Coordinator::ExpireLeases() {
   absl::StatusOr<std::vector<ExpiredLease>> expired =
       store_->ExpireLeases(clock_->NowMs(), options_.failure_policy);
   if (!expired.ok()) return expired.status();
+  if (!expired->empty()) changes_.Notify();
   for (const ExpiredLease& lease : *expired) {
     if (!lease.requeued) checkpoints_->RemoveAllBut(lease.trial_id, -1);
   }
@@ -166,6 +168,7 @@ absl::StatusOr<v1::SubmitSweepResponse> Coordinator::SubmitSweep(
   }
   absl::StatusOr<int64_t> id = store_->CreateSweep(sweep, trials, clock_->NowMs());
   if (!id.ok()) return id.status();
+  changes_.Notify();
 
   v1::SubmitSweepResponse response;
   response.set_sweep_id(*id);
@@ -238,6 +241,7 @@ absl::StatusOr<v1::CancelSweepResponse> Coordinator::CancelSweep(
   absl::StatusOr<int32_t> cancelled =
       store_->CancelSweep(request.sweep_id(), clock_->NowMs());
   if (!cancelled.ok()) return cancelled.status();
+  changes_.Notify();
   // Their checkpoints will not be resumed from.
   if (*cancelled > 0) {
     absl::StatusOr<std::vector<TrialRecord>> trials = store_->ListTrials(request.sweep_id());
@@ -254,6 +258,7 @@ absl::StatusOr<v1::CancelTrialResponse> Coordinator::CancelTrial(
   if (auto s = CheckPositiveId("trial_id", request.trial_id()); !s.ok()) return s;
   absl::StatusOr<bool> cancelled = store_->CancelTrial(request.trial_id(), clock_->NowMs());
   if (!cancelled.ok()) return cancelled.status();
+  changes_.Notify();
   if (*cancelled) checkpoints_->RemoveAllBut(request.trial_id(), -1);
   v1::CancelTrialResponse response;
   response.set_cancelled(*cancelled);
@@ -396,6 +401,7 @@ absl::StatusOr<v1::LeaseTrialResponse> Coordinator::LeaseTrial(
     response.set_trials_pending(*pending);
     return response;
   }
+  changes_.Notify();
   const TrialRecord& t = **trial;
   response.set_granted(true);
   v1::TrialAssignment* a = response.mutable_trial();
@@ -493,6 +499,7 @@ absl::StatusOr<v1::ReportMetricsResponse> Coordinator::ReportMetrics(
   absl::StatusOr<RecordedMetrics> recorded = store_->RecordMetrics(
       request.worker_id(), request.trial_id(), request.attempt(), request.epoch(), metrics);
   if (!recorded.ok()) return recorded.status();
+  changes_.Notify();
   v1::ReportMetricsResponse response;
   response.set_rows_written(recorded->rows_written);
   absl::StatusOr<std::optional<std::string>> stop = ApplyEarlyTermination(
@@ -516,6 +523,7 @@ absl::StatusOr<v1::FinishTrialResponse> Coordinator::FinishTrial(
       !s.ok()) {
     return s;
   }
+  changes_.Notify();
   checkpoints_->RemoveAllBut(request.trial_id(), -1);
   return v1::FinishTrialResponse();
 }
@@ -532,6 +540,7 @@ absl::StatusOr<v1::FailTrialResponse> Coordinator::FailTrial(
       request.worker_id(), request.trial_id(), request.attempt(), FromProto(request.kind()),
       reason, clock_->NowMs(), options_.failure_policy);
   if (!outcome.ok()) return outcome.status();
+  changes_.Notify();
   if (!outcome->requeued) checkpoints_->RemoveAllBut(request.trial_id(), -1);
   v1::FailTrialResponse response;
   response.set_will_retry(outcome->requeued);

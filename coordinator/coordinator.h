@@ -16,7 +16,8 @@
 // Thread contract: thread-safe. Durable state lives in the Store and the
 // checkpoint directory; the only memory state is each sweep's early
 // termination histories, rebuilt from the Store on first use, so a
-// restarted coordinator decides as the old one would have.
+// restarted coordinator decides as the old one would have, and the
+// ChangeSignal that wakes WatchSweep streams.
 
 #ifndef SSLSWEEP_COORDINATOR_COORDINATOR_H_
 #define SSLSWEEP_COORDINATOR_COORDINATOR_H_
@@ -32,6 +33,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "coordinator/change_signal.h"
 #include "coordinator/checkpoint_files.h"
 #include "coordinator/clock.h"
 #include "coordinator/hyperband.h"
@@ -51,6 +53,11 @@ struct CoordinatorOptions {
   int32_t rendezvous_retry_ms = 200;  // when rank 0 has not reported it yet
   int32_t quarantined_retry_ms = 30'000;  // what a quarantined worker is told
   size_t max_sweep_bytes = 1 << 20;       // a larger sweep file is rejected
+  // A WatchSweep stream looks at its sweep after every notified change,
+  // and at least this often (to notice a client that went away).
+  int32_t watch_poll_ms = 500;
+  // ExportMetrics reads (and sends) at most this many rows at a time.
+  int32_t export_page_rows = 2'000;
   FailurePolicy failure_policy;
 };
 
@@ -89,6 +96,29 @@ class Coordinator {
   absl::StatusOr<v1::QueryResultsResponse> QueryResults(
       const v1::QueryResultsRequest& request);
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const v1::ListWorkersRequest& request);
+
+  // ---- the sweep streams (coordinator_watch.cc, coordinator_results.cc)
+  // A live view of the sweep (proto WatchSweep): passes the snapshot, then
+  // each change, to `emit` in order, and returns OK after sweep_ended.
+  // Between looks it waits for a change (WakeWatchers() or a write of this
+  // Coordinator) or watch_poll_ms, then asks `still_open`, whose error
+  // (the client cancelled, the server is stopping) ends the watch. Cancelled
+  // when `emit` returns false (the client is gone); InvalidArgument for
+  // sweep_id <= 0; NotFound for an unknown sweep.
+  absl::Status WatchSweep(const v1::WatchSweepRequest& request,
+                          absl::FunctionRef<absl::Status()> still_open,
+                          absl::FunctionRef<bool(const v1::SweepEvent&)> emit);
+  // Wakes every WatchSweep now, so that it asks `still_open` (shutdown).
+  void WakeWatchers() { changes_.Notify(); }
+  // Every stored metric row of the sweep matching the request's globs
+  // (every row without any), in chunks of at most export_page_rows rows
+  // by (trial, epoch, name); the first chunk, sent even when there are no
+  // rows, carries the parameter columns and the trials. Cancelled when
+  // `emit` returns false. InvalidArgument for sweep_id <= 0, too many or
+  // too long globs, and (naming stored metrics) a glob that matches no
+  // metric of the sweep; NotFound for an unknown sweep.
+  absl::Status ExportMetrics(const v1::ExportMetricsRequest& request,
+                             absl::FunctionRef<bool(const v1::ExportMetricsChunk&)> emit);
   absl::StatusOr<v1::UnquarantineWorkerResponse> UnquarantineWorker(
       const v1::UnquarantineWorkerRequest& request);
 
@@ -150,6 +180,8 @@ class Coordinator {
   CheckpointFiles* const checkpoints_;
   Clock* const clock_;
   const CoordinatorOptions options_;
+
+  ChangeSignal changes_;  // notified after each write a watcher may show
 
   absl::Mutex hyperband_mu_;
   std::map<int64_t, EarlyTermination> hyperband_ ABSL_GUARDED_BY(hyperband_mu_);

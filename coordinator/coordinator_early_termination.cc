@@ -77,6 +77,7 @@ absl::StatusOr<std::optional<std::string>> Coordinator::ApplyEarlyTermination(
     // Ended meanwhile (finished, failed, cancelled): nothing to stop.
     if (absl::IsFailedPrecondition(pruned)) continue;
     if (!pruned.ok()) return pruned;
+    changes_.Notify();
     et.ended.insert(stop.trial_id);
     checkpoints_->RemoveAllBut(stop.trial_id, -1);
     if (stop.trial_id == trial_id) own_stop = stop.reason;

@@ -1,10 +1,14 @@
-// Coordinator: the aggregated results query (see coordinator.h). Checks the
-// shape of each request field here; the Store checks the names against
-// what the sweep stores and aggregates in SQL.
+// Coordinator: the aggregated results query and the metrics export (see
+// coordinator.h). Checks the shape of each request field here; the Store
+// checks the names against what the sweep stores and reads in SQL.
 
+#include <algorithm>
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -124,6 +128,64 @@ absl::StatusOr<v1::QueryResultsResponse> Coordinator::QueryResults(
     out->set_max(row.max);
   }
   return response;
+}
+
+absl::Status Coordinator::ExportMetrics(
+    const v1::ExportMetricsRequest& request,
+    absl::FunctionRef<bool(const v1::ExportMetricsChunk&)> emit) {
+  if (auto s = CheckPositiveId("sweep_id", request.sweep_id()); !s.ok()) return s;
+  if (auto s = CheckStrings("metrics", request.metrics(), kMaxMetricGlobs); !s.ok()) return s;
+  absl::StatusOr<std::vector<TrialRecord>> trials = store_->ListTrials(request.sweep_id());
+  if (!trials.ok()) return trials.status();
+  const std::vector<std::string> globs(request.metrics().begin(), request.metrics().end());
+  if (auto s = store_->CheckMetricGlobs(request.sweep_id(), globs); !s.ok()) return s;
+
+  // The first chunk: the swept parameters in declaration order, and each
+  // trial's state and values (read once: the rows that follow refer to them).
+  v1::ExportMetricsChunk chunk;
+  std::vector<std::string> columns;
+  for (const TrialRecord& t : *trials) {
+    for (const ParamValue& p : t.params) {
+      if (std::find(columns.begin(), columns.end(), p.path) == columns.end()) {
+        columns.push_back(p.path);
+      }
+    }
+  }
+  for (const std::string& column : columns) chunk.add_param_columns(column);
+  for (const TrialRecord& t : *trials) {
+    v1::ExportedTrial* out = chunk.add_trials();
+    out->set_trial_id(t.id);
+    out->set_state(ToProto(t.state));
+    std::map<std::string, std::string> values;
+    for (const ParamValue& p : t.params) values[p.path] = p.value;
+    for (const std::string& column : columns) out->add_params(values[column]);
+  }
+
+  const auto gone = [&] {
+    return absl::CancelledError(absl::StrCat("export of sweep ", request.sweep_id(),
+                                             ": the receiver went away"));
+  };
+  std::optional<MetricRow> after;
+  bool first = true;
+  while (true) {
+    absl::StatusOr<std::vector<MetricRow>> page = store_->MetricRowsPage(
+        request.sweep_id(), globs, after, options_.export_page_rows);
+    if (!page.ok()) return page.status();
+    for (const MetricRow& row : *page) {
+      v1::ExportedMetric* out = chunk.add_rows();
+      out->set_trial_id(row.trial_id);
+      out->set_epoch(row.epoch);
+      out->set_name(row.name);
+      out->set_value(row.value);
+    }
+    if ((first || !page->empty()) && !emit(chunk)) return gone();
+    // A short page is the last; a full one may be followed by nothing.
+    if (static_cast<int32_t>(page->size()) < options_.export_page_rows) break;
+    after = std::move(page->back());
+    chunk.Clear();
+    first = false;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace sslsweep

@@ -48,6 +48,33 @@ SSLSWEEP_FORWARD(WorkerServiceImpl, GetRendezvous)
 
 #undef SSLSWEEP_FORWARD
 
+grpc::Status SweepServiceImpl::WatchSweep(grpc::ServerContext* context,
+                                          const v1::WatchSweepRequest* request,
+                                          grpc::ServerWriter<v1::SweepEvent>* writer) {
+  return ToGrpcStatus(coordinator_->WatchSweep(
+      *request,
+      [&]() -> absl::Status {
+        if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
+        if (context->IsCancelled()) return absl::CancelledError("the client cancelled the watch");
+        return absl::OkStatus();
+      },
+      [&](const v1::SweepEvent& event) { return writer->Write(event); }));
+}
+
+grpc::Status SweepServiceImpl::ExportMetrics(grpc::ServerContext* context,
+                                             const v1::ExportMetricsRequest* request,
+                                             grpc::ServerWriter<v1::ExportMetricsChunk>* writer) {
+  return ToGrpcStatus(coordinator_->ExportMetrics(
+      *request, [&](const v1::ExportMetricsChunk& chunk) {
+        return !shutting_down_ && !context->IsCancelled() && writer->Write(chunk);
+      }));
+}
+
+void SweepServiceImpl::BeginShutdown() {
+  shutting_down_ = true;
+  coordinator_->WakeWatchers();
+}
+
 grpc::Status WorkerServiceImpl::UploadCheckpoint(grpc::ServerContext*,
                                                  grpc::ServerReader<v1::CheckpointChunk>* reader,
                                                  v1::UploadCheckpointResponse* response) {
@@ -105,6 +132,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
 void CoordinatorServer::Shutdown() {
   if (server_ == nullptr) return;
   std::call_once(shutdown_once_, [this] {
+    sweep_service_.BeginShutdown();
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   });
 }

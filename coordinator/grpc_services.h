@@ -11,6 +11,7 @@
 #ifndef SSLSWEEP_COORDINATOR_GRPC_SERVICES_H_
 #define SSLSWEEP_COORDINATOR_GRPC_SERVICES_H_
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -47,9 +48,18 @@ class SweepServiceImpl final : public v1::SweepService::Service {
                            v1::ListWorkersResponse*) override;
   grpc::Status UnquarantineWorker(grpc::ServerContext*, const v1::UnquarantineWorkerRequest*,
                                   v1::UnquarantineWorkerResponse*) override;
+  grpc::Status WatchSweep(grpc::ServerContext*, const v1::WatchSweepRequest*,
+                          grpc::ServerWriter<v1::SweepEvent>*) override;
+  grpc::Status ExportMetrics(grpc::ServerContext*, const v1::ExportMetricsRequest*,
+                             grpc::ServerWriter<v1::ExportMetricsChunk>*) override;
+
+  // The server is stopping: open streams end now (UNAVAILABLE) instead of
+  // holding up the shutdown.
+  void BeginShutdown();
 
  private:
   Coordinator* const coordinator_;
+  std::atomic<bool> shutting_down_{false};
 };
 
 class WorkerServiceImpl final : public v1::WorkerService::Service {

@@ -217,6 +217,26 @@ struct MetricHistory {
   std::vector<std::pair<int32_t, double>> values;  // (epoch, value), by epoch
 };
 
+// How an attempt ended (the attempts table), for live views.
+struct AttemptEnd {
+  std::string outcome;  // "succeeded", "failed", "lost", "released", ...; "" while it runs
+  std::string reason;
+};
+
+// One epoch with metrics of a trial, and one metric's value at it.
+struct EpochValue {
+  int32_t epoch = 0;
+  std::optional<double> value;  // nullopt: the metric has no value at this epoch
+};
+
+// A stored metric row; (trial_id, epoch, name) is the metrics table's key.
+struct MetricRow {
+  int64_t trial_id = 0;
+  int32_t epoch = 0;
+  std::string name;
+  double value = 0;
+};
+
 class Store {
  public:
   // Opens or creates the database at options.path, creating or migrating the
@@ -392,6 +412,26 @@ class Store {
   // has, a metric glob that matches no stored metric of the sweep, and
   // "best" for a sweep without a metric.
   absl::StatusOr<AggregatedResults> QueryResults(const ResultsQuery& query);
+
+  // ---- for the sweep streams (store_sweep_reads.cc)
+  // How the trial's attempt ended; NotFound if it has no such attempt.
+  absl::StatusOr<AttemptEnd> GetAttemptEnd(int64_t trial_id, int32_t attempt);
+  // The trial's epochs with metrics after `after_epoch`, ascending, each
+  // with the value of metric `name` (which may be empty: no value).
+  absl::StatusOr<std::vector<EpochValue>> EpochsAfter(int64_t trial_id, int32_t after_epoch,
+                                                      const std::string& name);
+  // OK when each GLOB matches some stored metric of the sweep;
+  // InvalidArgument naming stored metrics otherwise (as QueryResults).
+  absl::Status CheckMetricGlobs(int64_t sweep_id, const std::vector<std::string>& globs);
+  // One page of the sweep's metric rows in key order: up to `limit` rows
+  // after `after` (from the first row when nullopt) whose name matches a
+  // glob (any name when `globs` is empty). Each page is its own read
+  // transaction, so a long export never holds the read connection between
+  // pages. InvalidArgument if limit < 1.
+  absl::StatusOr<std::vector<MetricRow>> MetricRowsPage(int64_t sweep_id,
+                                                        const std::vector<std::string>& globs,
+                                                        const std::optional<MetricRow>& after,
+                                                        int32_t limit);
 
  private:
   // A write waiting in the queue (leveldb's DBImpl::Writer); store.cc.

@@ -171,34 +171,39 @@ std::string MetricParts(const std::vector<std::string>& names) {
   return text;
 }
 
-absl::Status CheckMetricGlobs(StatementCache& db, const ResultsQuery& query) {
-  for (const std::string& glob : query.metric_globs) {
+}  // namespace
+
+absl::Status CheckMetricGlobs(StatementCache& db, int64_t sweep_id,
+                              const std::vector<std::string>& globs) {
+  for (const std::string& glob : globs) {
     // Stops at the first match; only a glob that matches nothing reads
     // every metric row of the sweep.
     absl::StatusOr<ScopedStatement> select = db.Get(R"sql(
         SELECT 1 FROM trials t JOIN metrics m ON m.trial_id = t.id
         WHERE t.sweep_id = ?1 AND m.name GLOB ?2 LIMIT 1)sql");
     if (!select.ok()) return select.status();
-    (*select)->BindInt64(1, query.sweep_id);
+    (*select)->BindInt64(1, sweep_id);
     (*select)->BindText(2, glob);
     absl::StatusOr<bool> matched = (*select)->Step();
     if (!matched.ok()) return matched.status();
     if (*matched) continue;
-    absl::StatusOr<std::vector<std::string>> names = ExampleMetricNames(db, query.sweep_id);
+    absl::StatusOr<std::vector<std::string>> names = ExampleMetricNames(db, sweep_id);
     if (!names.ok()) return names.status();
     if (names->empty()) {
       return absl::InvalidArgumentError(absl::StrCat("metrics: '", glob, "' matches no metric: sweep ",
-                                                     query.sweep_id, " has no metrics yet"));
+                                                     sweep_id, " has no metrics yet"));
     }
     const size_t shown = std::min<size_t>(names->size(), 5);
     return absl::InvalidArgumentError(absl::StrCat(
-        "metrics: '", glob, "' matches no metric of sweep ", query.sweep_id,
+        "metrics: '", glob, "' matches no metric of sweep ", sweep_id,
         " (a GLOB over <metric>/<target>/<layer>, e.g. 'ncc_test_acc/*/*'); stored names include ",
         absl::StrJoin(names->begin(), names->begin() + shown, ", "), " (",
         MetricParts(*names), ")"));
   }
   return absl::OkStatus();
 }
+
+namespace {
 
 // The aggregation statement and the values of its numbered parameters.
 // Only fixed fragments and ?N placeholders go into the text.
@@ -398,7 +403,9 @@ absl::StatusOr<AggregatedResults> SelectResults(StatementCache& db, const Result
         "epoch 'best' needs the sweep's metric, and sweep ", query.sweep_id,
         " has none (metric.name in its sweep file); use final, all or an epoch number"));
   }
-  if (absl::Status s = CheckMetricGlobs(db, query); !s.ok()) return s;
+  if (absl::Status s = CheckMetricGlobs(db, query.sweep_id, query.metric_globs); !s.ok()) {
+    return s;
+  }
 
   const AggregationSql sql = BuildAggregationSql(query, *facts, *where);
   absl::StatusOr<ScopedStatement> select = db.Get(sql.text);

@@ -11,6 +11,10 @@
 #ifndef SSLSWEEP_COORDINATOR_STORE_RESULTS_QUERIES_H_
 #define SSLSWEEP_COORDINATOR_STORE_RESULTS_QUERIES_H_
 
+#include <cstdint>
+#include <string>
+#include <vector>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "coordinator/results_query.h"
@@ -29,6 +33,12 @@ absl::Status RegisterResultsFunctions(sqlite3* db);
 // a group_by or where path the sweep does not sweep, a path given twice in
 // group_by, a where value no trial has, a glob that matches no stored
 // metric of the sweep, and "best" for a sweep without a metric.
+// OK when each GLOB matches some stored metric of the sweep; otherwise
+// InvalidArgument quoting the glob and naming stored metrics and their
+// parts (metrics, targets, layers).
+absl::Status CheckMetricGlobs(StatementCache& db, int64_t sweep_id,
+                              const std::vector<std::string>& globs);
+
 absl::StatusOr<AggregatedResults> SelectResults(StatementCache& db, const ResultsQuery& query);
 
 }  // namespace sslsweep

@@ -18,6 +18,8 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libyaml-cpp-dev libsqlite3-dev sqlite3 zlib1g-dev
   libcli11-dev nlohmann-json3-dev
+  # plot --out FILE.png: the SVG the CLI writes, rendered by librsvg and cairo
+  librsvg2-dev libcairo2-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # .npy files written by numpy itself (tests/npy_test.cc)

@@ -143,6 +143,64 @@ trial:
   EXPECT_THAT(sort.err, HasSubstr("sslsweep: --sort 'accuracy': no such column"));
 }
 
+TEST_F(EndToEndTest, WatchFollowsTheSweepAndExportWritesEveryRow) {
+  const std::string sweep = WriteFile(dir_ + "/watch.yaml", R"(name: watched
+method: grid
+metric: {name: ncc_test_acc/fine/embedding, goal: maximize}
+parameters:
+  seed: {values: [1, 2]}
+trial:
+  epochs: 2
+  threads: 1
+  data: {dataset: synthetic, train_samples: 128, test_samples: 64, synthetic_classes: 4,
+         synthetic_superclasses: 2}
+  backbone: {depth: 1, width: 4}
+  projector: {hidden: 16, out: 16}
+  optim: {batch_size: 64, lr: 0.002}
+  analysis: {layers: embedding, targets: fine, metrics: ncc}
+)");
+  ASSERT_EQ(Cli({"submit", sweep}).exit_code, 0);
+  StartWorker();
+  // stdout is a pipe: plain lines, one per event, until the sweep ends.
+  CommandResult watched = Cli({"watch", "1"});
+  ASSERT_EQ(watched.exit_code, 0) << watched.err << watched.out;
+  EXPECT_EQ(watched.out.find('\x1b'), std::string::npos) << watched.out;
+  std::vector<std::string> lines = absl::StrSplit(watched.out, '\n', absl::SkipEmpty());
+  ASSERT_GE(lines.size(), 2u) << watched.out;
+  const std::string time = "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z ";
+  for (const std::string& line : lines) EXPECT_THAT(line, ::testing::MatchesRegex(time + ".*"));
+  for (int trial : {1, 2}) {
+    for (int epoch : {0, 1, 2}) {
+      EXPECT_THAT(lines, ::testing::Contains(::testing::MatchesRegex(absl::StrCat(
+                             time, "trial ", trial, " epoch ", epoch,
+                             "/2 ncc_test_acc/fine/embedding=[01]\\.[0-9]{4}"))))
+          << watched.out;
+    }
+    EXPECT_THAT(lines, ::testing::Contains(::testing::MatchesRegex(
+                           absl::StrCat(time, "trial ", trial, " succeeded at epoch 2/2 .*"))))
+        << watched.out;
+  }
+  EXPECT_THAT(lines.back(),
+              ::testing::MatchesRegex(
+                  time + "sweep 1 finished: 2 trials: 2 succeeded, 0 failed, 0 pruned, 0 cancelled"));
+
+  CommandResult exported = Cli({"export", "1", "--format", "csv"});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  std::vector<std::string> rows = absl::StrSplit(exported.out, '\n', absl::SkipEmpty());
+  ASSERT_FALSE(rows.empty());
+  EXPECT_EQ(rows[0], "trial_id,state,seed,epoch,metric,target,layer,name,value");
+  EXPECT_EQ(std::to_string(rows.size() - 1), QueryValue("SELECT count(*) FROM metrics"));
+  EXPECT_THAT(rows[1], ::testing::StartsWith("1,succeeded,1,0,"));
+
+  CommandResult unknown = Cli({"export", "1", "--metric", "nope/*"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_EQ(unknown.out, "");
+  EXPECT_THAT(unknown.err, HasSubstr("sslsweep: metrics: 'nope/*' matches no metric of sweep 1"));
+  CommandResult missing = Cli({"watch", "9"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_EQ(missing.err, "sslsweep: no sweep 9\n");
+}
+
 TEST_F(EndToEndTest, CrashedTrainerFailsTheAttemptNotTheWorker) {
   StartWorker();
   // Trial 0 trains on synthetic data; trial 1 points at files that do not
