@@ -6,22 +6,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/output_table.h"
+#include "cli/tables.h"
 #include "nlohmann/json.hpp"
 
 namespace sslsweep {
 namespace {
-
-const char* StateName(v1::TrialState state) {
-  switch (state) {
-    case v1::TRIAL_PENDING: return "pending";
-    case v1::TRIAL_RUNNING: return "running";
-    case v1::TRIAL_SUCCEEDED: return "succeeded";
-    case v1::TRIAL_FAILED: return "failed";
-    case v1::TRIAL_CANCELLED: return "cancelled";
-    case v1::TRIAL_PRUNED: return "pruned";
-    default: return "unknown";
-  }
-}
 
 struct NameParts {
   std::string metric;

@@ -10,21 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "cli/tables.h"
 
 namespace sslsweep {
 namespace {
-
-const char* StateName(v1::TrialState state) {
-  switch (state) {
-    case v1::TRIAL_PENDING: return "pending";
-    case v1::TRIAL_RUNNING: return "running";
-    case v1::TRIAL_SUCCEEDED: return "succeeded";
-    case v1::TRIAL_FAILED: return "failed";
-    case v1::TRIAL_CANCELLED: return "cancelled";
-    case v1::TRIAL_PRUNED: return "pruned";
-    default: return "unknown";
-  }
-}
 
 bool Ended(v1::TrialState state) {
   return state != v1::TRIAL_PENDING && state != v1::TRIAL_RUNNING;

@@ -16,6 +16,7 @@
 #include "cli/png_render.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/aggregated_rows_test_util.h"
 #include "tests/test_util.h"
 
 namespace sslsweep {
@@ -170,18 +171,6 @@ TEST(RenderLineChartSvgTest, AChartWithoutPointsStillDrawsItsAxes) {
   EXPECT_THAT(svg, HasSubstr(">no data</text>"));
   EXPECT_THAT(svg, HasSubstr(">1.0</text>"));
   EXPECT_THAT(svg, ::testing::Not(HasSubstr("<polyline")));
-}
-
-v1::AggregatedResultRow Row(std::vector<std::string> group, int epoch, const std::string& metric,
-                            double mean, double std, int n) {
-  v1::AggregatedResultRow row;
-  for (const std::string& g : group) row.add_group(g);
-  row.set_epoch(epoch);
-  row.set_metric(metric);
-  row.set_mean(mean);
-  row.set_std(std);
-  row.set_n(n);
-  return row;
 }
 
 TEST(BuildPlotSeriesTest, LayersAreCategoriesInNetworkOrder) {

@@ -12,24 +12,13 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/aggregated_rows_test_util.h"
 
 namespace sslsweep {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-v1::AggregatedResultRow Row(std::vector<std::string> group, int epoch, const std::string& metric,
-                            double mean, double std, int n) {
-  v1::AggregatedResultRow row;
-  for (const std::string& g : group) row.add_group(g);
-  row.set_epoch(epoch);
-  row.set_metric(metric);
-  row.set_mean(mean);
-  row.set_std(std);
-  row.set_n(n);
-  return row;
-}
 
 // The semantic-vs-random table reads ncc_train_acc: gives every
 // ncc_test_acc row a train twin with the same values.
