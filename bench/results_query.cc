@@ -4,8 +4,8 @@
 // (as many workers would have reported them), then times a grouped query
 // (group_by two parameters, glob 'ncc_test_acc/*/*', final epoch) and an
 // epoch=all query and one metric's curve at every epoch, and prints the
-// medians as JSON. bench/results_query.sh
-// runs it.
+// medians as JSON; then reads every row as `sslsweep export` does
+// (Store::MetricRowsPage, pages of 2000). bench/results_query.sh runs it.
 
 #include <sqlite3.h>
 
@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -140,6 +141,32 @@ absl::StatusOr<Timing> Time(Store& store, const ResultsQuery& query, int runs) {
   return timing;
 }
 
+// Every metric row of the sweep, page after page, as ExportMetrics reads them.
+absl::StatusOr<Timing> TimeExport(Store& store, int64_t sweep_id, int runs) {
+  std::vector<double> ms;
+  Timing timing;
+  for (int i = 0; i < runs; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    std::optional<MetricRow> after;
+    size_t rows = 0;
+    for (;;) {
+      absl::StatusOr<std::vector<MetricRow>> page =
+          store.MetricRowsPage(sweep_id, {}, after, 2000);
+      if (!page.ok()) return page.status();
+      if (page->empty()) break;
+      rows += page->size();
+      after = page->back();
+    }
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                           start).count());
+    timing.rows = rows;
+  }
+  std::sort(ms.begin(), ms.end());
+  timing.median_ms = ms[ms.size() / 2];
+  timing.min_ms = ms.front();
+  return timing;
+}
+
 std::string Json(const char* name, const Timing& timing) {
   return absl::StrCat("\"", name, "\": {\"median_ms\": ", timing.median_ms,
                       ", \"min_ms\": ", timing.min_ms, ", \"rows\": ", timing.rows, "}");
@@ -181,13 +208,18 @@ int Main(int argc, char** argv) {
   if (!all_time.ok()) return Fail(all_time.status().ToString());
   absl::StatusOr<Timing> curve_time = Time(**store, curve, options.runs);
   if (!curve_time.ok()) return Fail(curve_time.status().ToString());
+  absl::StatusOr<Timing> export_time = TimeExport(**store, sweep_id, std::min(options.runs, 3));
+  if (!export_time.ok()) return Fail(export_time.status().ToString());
 
-  std::printf("{\"metric_rows\": %lld, \"trials\": %d, \"fill_s\": %.2f, \"runs\": %d, %s, %s, %s}\n",
+  std::printf(
+      "{\"metric_rows\": %lld, \"trials\": %d, \"fill_s\": %.2f, \"runs\": %d, %s, %s, %s, "
+      "%s}\n",
               static_cast<long long>(rows),
               options.learning_rates * options.depths * options.seeds, fill_s, options.runs,
               Json("grouped_final", *grouped_time).c_str(),
               Json("grouped_all_epochs", *all_time).c_str(),
-              Json("grouped_curve_all_epochs", *curve_time).c_str());
+              Json("grouped_curve_all_epochs", *curve_time).c_str(),
+              Json("export_every_row", *export_time).c_str());
   return 0;
 }
 
