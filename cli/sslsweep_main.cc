@@ -15,6 +15,7 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "absl/time/time.h"
 #include "cli/commands.h"
 #include "cli/export_command.h"
 #include "cli/local_mode.h"
@@ -156,10 +157,18 @@ flag, 3 coordinator unreachable.)ex");
       "watch", "follow a sweep live until it ends: progress bars on a terminal, else a line "
                "per event");
   add_id(watch);
+  int reconnect_seconds = 120;
+  watch->add_option("--reconnect-for", reconnect_seconds,
+                    "seconds to keep reconnecting to a coordinator that went away mid-watch "
+                    "(restarted); 0: exit at once")
+      ->check(CLI::Range(0, 86'400))
+      ->capture_default_str();
   watch->footer(R"ex(Examples:
   sslsweep watch 3                          # progress bars, events above them
   sslsweep watch 3 | tee sweep3.log         # not a terminal: one timestamped line per event
   sslsweep watch 3 && sslsweep results 3    # results once the sweep ended with no failure
+A coordinator restarted mid-watch is reconnected to (--reconnect-for), and the view
+redrawn from its snapshot.
 Exit codes: 0 the sweep ended and no trial failed, 1 a trial failed or the sweep was
 cancelled, 2 bad or unknown id, 3 coordinator unreachable.)ex");
   CLI::App* export_command = app.add_subcommand(
@@ -310,7 +319,8 @@ Exit codes: 0 every trial succeeded or was pruned, 1 some trial failed, 2 bad in
     view.terminal = ::isatty(STDOUT_FILENO) == 1;
     struct winsize size = {};
     if (view.terminal && ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0) view.width = size.ws_col;
-    return sslsweep::WatchCommand(client, sweep_id, view, std::cout, std::cerr);
+    return sslsweep::WatchCommand(client, sweep_id, view, std::cout, std::cerr,
+                                  absl::Seconds(reconnect_seconds));
   }
   if (*export_command) {
     export_options.sweep_id = sweep_id;

@@ -7,11 +7,24 @@
 #include "proto/grpc_status.h"
 
 namespace sslsweep {
+namespace {
+
+// A restarted coordinator is found again within a few seconds (gRPC's
+// default reconnect back-off grows to 120 s), which `watch` relies on.
+grpc::ChannelArguments ChannelArguments() {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2'000);
+  return args;
+}
+
+}  // namespace
 
 SweepClient::SweepClient(std::string address, int timeout_ms)
     : address_(std::move(address)),
       timeout_ms_(timeout_ms),
-      channel_(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials())),
+      channel_(grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(),
+                                         ChannelArguments())),
       stub_(v1::SweepService::NewStub(channel_)) {}
 
 absl::Status SweepClient::ToStatus(const grpc::Status& status) const {

@@ -6,11 +6,14 @@
 
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "cli/watch_command.h"
 #include "coordinator/sweep_watch.h"
 #include "coordinator/grpc_services.h"
@@ -268,6 +271,83 @@ TEST_F(SweepWatchTest, WatchCommandPrintsPlainLinesAndExitsByTheOutcome) {
   server_->Shutdown();
   std::ostringstream gone;
   EXPECT_EQ(WatchCommand(client, sweep_id, view, gone, err), 3);
+}
+
+// An ostream another thread may read while the command writes to it.
+class SharedText : public std::streambuf {
+ public:
+  std::string Text() {
+    absl::MutexLock lock(&mu_);
+    return text_;
+  }
+
+ protected:
+  int overflow(int c) override {
+    if (c == traits_type::eof()) return traits_type::not_eof(c);
+    absl::MutexLock lock(&mu_);
+    text_.push_back(static_cast<char>(c));
+    return c;
+  }
+  std::streamsize xsputn(const char* data, std::streamsize n) override {
+    absl::MutexLock lock(&mu_);
+    text_.append(data, static_cast<size_t>(n));
+    return n;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::string text_;
+};
+
+bool Eventually(const std::function<bool()>& condition) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return condition();
+}
+
+TEST_F(SweepWatchTest, WatchCommandReconnectsToARestartedCoordinator) {
+  const int64_t sweep_id = Submit(kSweep);
+  const std::string worker = Register();
+  const v1::TrialAssignment first = Lease(worker);
+  SharedText out_text;
+  SharedText err_text;
+  std::ostream out(&out_text);
+  std::ostream err(&err_text);
+  WatchViewOptions view;
+  view.format_time = [](int64_t ms) { return std::to_string(ms); };
+  SweepClient client(address_);
+  int exit_code = -1;
+  std::thread watching([&] {
+    exit_code = WatchCommand(client, sweep_id, view, out, err, absl::Seconds(30));
+  });
+  // Asserting would leave the thread running; every wait below is checked.
+  EXPECT_TRUE(Eventually([&] { return out_text.Text().find("running attempt 1") != std::string::npos; }))
+      << out_text.Text();
+
+  // The coordinator's server goes away; the sweep goes on meanwhile.
+  const int port = server_->port();
+  server_->Shutdown();
+  server_.reset();
+  EXPECT_TRUE(Eventually([&] { return err_text.Text().find("reconnecting") != std::string::npos; }))
+      << err_text.Text();
+  EXPECT_TRUE(Finish(worker, first).ok());
+  const v1::TrialAssignment second = Lease(worker);
+  EXPECT_TRUE(Finish(worker, second).ok());
+  auto server = CoordinatorServer::Start(coordinator_.get(), absl::StrCat("127.0.0.1:", port));
+  EXPECT_TRUE(server.ok()) << server.status();
+  if (server.ok()) server_ = *std::move(server);
+
+  watching.join();
+  EXPECT_EQ(exit_code, 0) << err_text.Text();
+  EXPECT_THAT(err_text.Text(),
+              ::testing::MatchesRegex("sslsweep: lost the coordinator \\(.*\\); reconnecting for "
+                                      "up to 30s\nsslsweep: reconnected to 127.0.0.1:[0-9]+\n"));
+  // The new stream's snapshot shows both trials ended, then the sweep's end.
+  EXPECT_THAT(out_text.Text(), HasSubstr(" sweep 1 'watched': 0 running, 0 pending, 2 of 2 ended"));
+  EXPECT_THAT(out_text.Text(), HasSubstr(" sweep 1 finished: 2 trials: 2 succeeded, 0 failed"));
 }
 
 // SweepWatch alone: what happened between two looks, however much, comes
