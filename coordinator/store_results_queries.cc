@@ -159,16 +159,25 @@ absl::StatusOr<std::vector<std::string>> ExampleMetricNames(StatementCache& db,
 }
 
 // "metrics: loss, ncc_test_acc; targets: fine, random; layers: embedding".
+// The parts of <metric>/<target>/<layer> names; shorter names (loss/total,
+// time/epoch_seconds) are listed whole, so that "total" is not a target.
 std::string MetricParts(const std::vector<std::string>& names) {
   std::set<std::string> parts[3];
+  std::set<std::string> others;
   for (const std::string& name : names) {
     std::vector<std::string> split = absl::StrSplit(name, absl::MaxSplits('/', 2));
+    if (split.size() != 3) {
+      others.insert(name);
+      continue;
+    }
     for (size_t i = 0; i < split.size(); ++i) parts[i].insert(split[i]);
   }
-  std::string text = absl::StrCat("metrics: ", absl::StrJoin(parts[0], ", "));
-  if (!parts[1].empty()) absl::StrAppend(&text, "; targets: ", absl::StrJoin(parts[1], ", "));
-  if (!parts[2].empty()) absl::StrAppend(&text, "; layers: ", absl::StrJoin(parts[2], ", "));
-  return text;
+  std::vector<std::string> text;
+  if (!parts[0].empty()) text.push_back(absl::StrCat("metrics: ", absl::StrJoin(parts[0], ", ")));
+  if (!parts[1].empty()) text.push_back(absl::StrCat("targets: ", absl::StrJoin(parts[1], ", ")));
+  if (!parts[2].empty()) text.push_back(absl::StrCat("layers: ", absl::StrJoin(parts[2], ", ")));
+  if (!others.empty()) text.push_back(absl::StrCat("others: ", absl::StrJoin(others, ", ")));
+  return absl::StrJoin(text, "; ");
 }
 
 }  // namespace

@@ -328,8 +328,8 @@ TEST_F(ResultsQueryTest, UnknownNamesAreErrorsNamingWhatIsValid) {
                        "'ncc_tst_acc/*' matches no metric of sweep"));
   EXPECT_THAT(store_->QueryResults(query),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       "metrics: loss, ncc_test_acc; targets: fine, random, total; layers: "
-                       "embedding, stage2"));
+                       "metrics: ncc_test_acc; targets: fine, random; layers: embedding, "
+                       "stage2; others: loss/total)"));
   EXPECT_THAT(store_->QueryResults(query),
               StatusIs(absl::StatusCode::kInvalidArgument, "loss/total, ncc_test_acc/fine/"));
 
