@@ -14,3 +14,6 @@ end=$(date +%s)
 echo
 echo "quickstart: install+build $((built - start)) s, sweep $((end - built)) s"
 echo "The results are in runs/quickstart.db (sqlite3 runs/quickstart.db; see docs/schema.md)."
+echo "To explore them: build/bin/sslsweep-coordinator --db runs/quickstart.db --listen 127.0.0.1:50051 &"
+echo "  then build/bin/sslsweep results 1 --group-by optim.lr, build/bin/sslsweep report 1 --out runs/quickstart-report"
+echo "  (docs/cli.md)."
