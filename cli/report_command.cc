@@ -16,6 +16,7 @@ v1::QueryResultsRequest BaseQuery(const ReportOptions& options) {
   v1::QueryResultsRequest query;
   query.set_sweep_id(options.sweep_id);
   for (const std::string& g : options.group_by) query.add_group_by(g);
+  for (const std::string& w : options.where) query.add_where(w);
   query.set_one_group(options.group_by.empty());
   return query;
 }
@@ -25,6 +26,7 @@ v1::QueryResultsRequest BaseQuery(const ReportOptions& options) {
 absl::StatusOr<ReportInputs> QueryReportInputs(SweepClient& client, const ReportOptions& options) {
   ReportInputs inputs;
   inputs.group_by = options.group_by;
+  inputs.where = options.where;
   absl::StatusOr<v1::GetSweepStatusResponse> status = client.GetSweepStatus(options.sweep_id);
   if (!status.ok()) return status.status();
   inputs.status = *std::move(status);
@@ -59,6 +61,7 @@ absl::StatusOr<ReportInputs> QueryReportInputs(SweepClient& client, const Report
       (ncc_targets.count("fine") > 0 || ncc_targets.count("coarse") > 0)) {
     query = v1::QueryResultsRequest();
     query.set_sweep_id(options.sweep_id);
+    for (const std::string& w : options.where) query.add_where(w);
     query.set_epoch("final");
     for (const char* target : kReportSemanticTargets) {
       if (ncc_targets.count(target) > 0) query.add_metrics(absl::StrCat(kReportSemanticMetric, "/", target, "/*"));

@@ -24,6 +24,7 @@ struct ReportOptions {
   int64_t sweep_id = 0;
   std::string out_dir;                // created if missing; files in it are overwritten
   std::vector<std::string> group_by;  // swept parameter paths; empty: one group
+  std::vector<std::string> where;     // PATH=VALUE filters on swept parameters, ANDed
 };
 
 // The coordinator's answers the page is built from (ReportInputs): the

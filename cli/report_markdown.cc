@@ -298,6 +298,12 @@ void AppendHeader(const ReportInputs& inputs, Report& report) {
   if (!sweep.metric_name().empty()) {
     absl::StrAppend(&md, "- Sweep metric: ", CodeSpan(sweep.metric_name()), ".\n");
   }
+  if (!inputs.where.empty()) {
+    std::vector<std::string> filters;
+    for (const std::string& w : inputs.where) filters.push_back(CodeSpan(w));
+    absl::StrAppend(&md, "- Only the trials with ", absl::StrJoin(filters, " and "),
+                    " (the trial counts above are the whole sweep's).\n");
+  }
   // n per group, and the epoch "last" means.
   std::vector<Group> groups;
   std::map<Group, std::pair<std::string, int>> n_of;

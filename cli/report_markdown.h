@@ -49,6 +49,9 @@ inline constexpr char kReportSemanticMetric[] = "ncc_train_acc";
 struct ReportInputs {
   v1::GetSweepStatusResponse status;
   std::vector<std::string> group_by;  // empty: one group of every trial
+  // The PATH=VALUE filters every query had (`report --where`), for the
+  // header; the rows below hold only those trials.
+  std::vector<std::string> where;
   // Every metric at each trial's last epoch (epoch "final"), grouped by
   // group_by, or one_group when it is empty.
   v1::QueryResultsResponse last_epoch;

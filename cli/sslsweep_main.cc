@@ -234,9 +234,12 @@ extension or unwritable --out, 3 coordinator unreachable.)ex");
                      "swept parameter(s) to compare (e.g. method); the other trials (seeds) are "
                      "aggregated. Default: every trial in one group")
       ->delimiter(',');
+  report->add_option("--where", report_options.where,
+                     "PATH=VALUE: only trials with this parameter value (repeat: AND)");
   report->footer(R"ex(Examples:
   sslsweep report 1 --out docs/results/paper-1
-  sslsweep report 4 --out runs/methods --group-by method
+  sslsweep report 4 --out runs/methods --group-by method.name
+  sslsweep report 3 --out runs/std --group-by method.std_coeff --where method.cov_coeff=1
 Sections: NCC over training per target, NCC over layers, semantic vs random targets,
 CDNV and kNN over layers (skipped, with a line, when the sweep lacks them).
 Exit codes: 0 written, 2 unknown id/parameter, no metrics yet or unwritable --out,

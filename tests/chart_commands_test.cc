@@ -178,6 +178,11 @@ TEST_F(ChartCommandsTest, InjectionAttemptsAreErrorsAndChangeNothing) {
   report.group_by = {"seed; DELETE FROM metrics"};
   EXPECT_EQ(ReportCommand(*client_, report, out_, err_), kExitBadInput);
   EXPECT_THAT(err_.str(), HasSubstr("group_by: unknown parameter"));
+  report.group_by.clear();
+  report.where = {"seed=1' OR '1'='1"};
+  std::ostringstream where_err;
+  EXPECT_EQ(ReportCommand(*client_, report, out_, where_err), kExitBadInput);
+  EXPECT_THAT(where_err.str(), HasSubstr("seed"));
   EXPECT_EQ(Everything(), before);
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/x.svg"));
   EXPECT_FALSE(std::filesystem::exists(report.out_dir));
@@ -256,6 +261,24 @@ TEST_F(ChartCommandsTest, ReportWritesThePageAndItsFigures) {
     EXPECT_THAT(ReadAll(options.out_dir + "/" + stem + ".svg"), StartsWith("<svg"));
     EXPECT_EQ(ReadAll(options.out_dir + "/" + stem + ".png").substr(1, 3), "PNG");
   }
+
+  // --where keeps the trials of one learning rate in every query: n = 2, and
+  // the gaps come from those two trials alone (i = 0, 1 for lr 0.01).
+  ReportOptions filtered = options;
+  filtered.out_dir = dir_ + "/report-lr";
+  filtered.where = {"optim.lr=0.01"};
+  std::ostringstream filtered_out;
+  ASSERT_EQ(ReportCommand(*client_, filtered, filtered_out, err_), kExitOk) << err_.str();
+  const std::string lr = ReadAll(filtered.out_dir + "/report.md");
+  EXPECT_THAT(lr, HasSubstr("- Only the trials with `optim.lr=0.01` (the trial counts above are "
+                            "the whole sweep's).\n"));
+  EXPECT_THAT(lr, HasSubstr("every trial with metrics is one group (n = 2)"));
+  EXPECT_THAT(lr, HasSubstr("| embedding | 0.7550 ± 0.0071 | 0.2050 ± 0.0071 | 0.5500 ± "
+                            "0.0000 |\n"));
+  filtered.where = {"optim.lr=0.5"};
+  std::ostringstream bad;
+  EXPECT_EQ(ReportCommand(*client_, filtered, filtered_out, bad), kExitBadInput);
+  EXPECT_THAT(bad.str(), HasSubstr("optim.lr"));
 
   // An existing directory is fine; one that cannot be made is exit 2, named.
   std::ostringstream again;
