@@ -56,6 +56,10 @@ struct CoordinatorOptions {
   // A WatchSweep stream looks at its sweep after every notified change,
   // and at least this often (to notice a client that went away).
   int32_t watch_poll_ms = 500;
+  // ... and at most this often: under a stream of reports (hundreds of
+  // workers) each watcher re-reads its sweep a bounded number of times per
+  // second, and the changes between two looks come out as one batch.
+  int32_t watch_min_interval_ms = 100;
   // ExportMetrics reads (and sends) at most this many rows at a time.
   int32_t export_page_rows = 2'000;
   FailurePolicy failure_policy;
@@ -101,7 +105,8 @@ class Coordinator {
   // A live view of the sweep (proto WatchSweep): passes the snapshot, then
   // each change, to `emit` in order, and returns OK after sweep_ended.
   // Between looks it waits for a change (WakeWatchers() or a write of this
-  // Coordinator) or watch_poll_ms, then asks `still_open`, whose error
+  // Coordinator) or watch_poll_ms, but at least watch_min_interval_ms
+  // (real time) after the last look, then asks `still_open`, whose error
   // (the client cancelled, the server is stopping) ends the watch. Cancelled
   // when `emit` returns false (the client is gone); InvalidArgument for
   // sweep_id <= 0; NotFound for an unknown sweep.

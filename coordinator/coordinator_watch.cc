@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/request_fields.h"
@@ -40,9 +41,16 @@ absl::Status Coordinator::WatchSweep(const v1::WatchSweepRequest& request,
     return absl::OkStatus();
   };
   if (auto s = send(watch.Start(*status, clock_->NowMs())); !s.ok()) return s;
+  absl::Time looked = absl::Now();
   while (!watch.ended()) {
     seen = changes_.WaitForChange(seen, absl::Milliseconds(options_.watch_poll_ms));
     if (auto s = still_open(); !s.ok()) return s;
+    const absl::Duration since = absl::Now() - looked;
+    if (since < absl::Milliseconds(options_.watch_min_interval_ms)) {
+      absl::SleepFor(absl::Milliseconds(options_.watch_min_interval_ms) - since);
+      if (auto s = still_open(); !s.ok()) return s;
+    }
+    looked = absl::Now();
     status = GetSweepStatus(look);
     if (!status.ok()) return status.status();
     absl::StatusOr<std::vector<v1::SweepEvent>> events = watch.Update(*status, clock_->NowMs());
