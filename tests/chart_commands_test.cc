@@ -26,30 +26,11 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-constexpr char kSweep[] = R"(name: charts
-method: grid
-metric: {name: ncc_test_acc/fine/embedding, goal: maximize}
-parameters:
-  optim.lr: {values: [0.01, 0.001]}
-  seed: {values: [1, 2]}
-trial:
-  epochs: 2
-  data: {dataset: synthetic, train_samples: 64}
-  optim: {batch_size: 32}
-)";
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 class ChartCommandsTest : public CoordinatorFixture {
  protected:
   void SetUp() override {
     CoordinatorFixture::SetUp();
-    sweep_id_ = Submit(kSweep);
+    sweep_id_ = Submit(LrBySeedSweep("charts"));
     const std::string worker = Register();
     // Trials i = 0..3: (0.01, 1), (0.01, 2), (0.001, 1), (0.001, 2). At
     // epoch e, layer l (stage1 0, embedding 1): fine 0.5 + 0.1 e + 0.1 l +
@@ -57,26 +38,18 @@ class ChartCommandsTest : public CoordinatorFixture {
     for (int i = 0; i < 4; ++i) {
       const v1::TrialAssignment trial = Lease(worker);
       for (int epoch = 0; epoch < 2; ++epoch) {
-        v1::ReportMetricsRequest request;
-        request.set_worker_id(worker);
-        request.set_trial_id(trial.trial_id());
-        request.set_attempt(trial.attempt());
-        request.set_epoch(epoch);
-        const auto add = [&](const std::string& name, double value) {
-          v1::Metric* m = request.add_metrics();
-          m->set_name(name);
-          m->set_value(value);
-        };
+        std::vector<std::pair<std::string, double>> metrics;
         for (int l = 0; l < 2; ++l) {
           const std::string layer = l == 0 ? "stage1" : "embedding";
-          add("ncc_test_acc/fine/" + layer, 0.5 + 0.1 * epoch + 0.1 * l + 0.01 * i);
-          add("ncc_test_acc/random/" + layer, 0.1 + 0.01 * i);
-          add("ncc_train_acc/fine/" + layer, 0.55 + 0.1 * epoch + 0.1 * l + 0.01 * i);
-          add("ncc_train_acc/random/" + layer, 0.2 + 0.01 * i);
+          metrics.emplace_back("ncc_test_acc/fine/" + layer, 0.5 + 0.1 * epoch + 0.1 * l + 0.01 * i);
+          metrics.emplace_back("ncc_test_acc/random/" + layer, 0.1 + 0.01 * i);
+          metrics.emplace_back("ncc_train_acc/fine/" + layer,
+                               0.55 + 0.1 * epoch + 0.1 * l + 0.01 * i);
+          metrics.emplace_back("ncc_train_acc/random/" + layer, 0.2 + 0.01 * i);
         }
-        add("cdnv/fine/embedding", 2.0 - epoch);
-        add("loss/total", 3.0 - epoch);
-        ASSERT_TRUE(coordinator_->ReportMetrics(request).ok());
+        metrics.emplace_back("cdnv/fine/embedding", 2.0 - epoch);
+        metrics.emplace_back("loss/total", 3.0 - epoch);
+        ASSERT_TRUE(Report(worker, trial, epoch, metrics).ok());
       }
       ASSERT_TRUE(Finish(worker, trial).ok());
     }
@@ -122,7 +95,7 @@ TEST_F(ChartCommandsTest, PlotWritesAnSvgWithALineAndBandPerTarget) {
   ASSERT_EQ(PlotCommand(*client_, options, out_, err_), kExitOk) << err_.str();
   EXPECT_EQ(out_.str(), options.out_path + "\n");
   EXPECT_EQ(err_.str(), "");
-  const std::string svg = ReadAll(options.out_path);
+  const std::string svg = ReadFile(options.out_path);
   EXPECT_THAT(svg, StartsWith("<svg xmlns=\"http://www.w3.org/2000/svg\""));
   EXPECT_THAT(svg, HasSubstr("<title>charts: ncc_test_acc/*/embedding</title>"));
   EXPECT_THAT(svg, HasSubstr(">fine</text>"));
@@ -144,7 +117,7 @@ TEST_F(ChartCommandsTest, PlotByLayerPerGroupAsPng) {
   EXPECT_EQ(err_.str(),
             "sslsweep: note: --x layer leaves out loss/total (not named "
             "<metric>/<target>/<layer>)\n");
-  const std::string png = ReadAll(options.out_path);
+  const std::string png = ReadFile(options.out_path);
   EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
 }
 
@@ -212,7 +185,7 @@ TEST_F(ChartCommandsTest, BadFlagsPathsAndSweepsAreBadInput) {
   options.sweep_id = sweep_id_ + 1;
   EXPECT_EQ(PlotCommand(*client_, options, out_, err_), kExitBadInput);
 
-  const int64_t empty = Submit(kSweep);
+  const int64_t empty = Submit(LrBySeedSweep("charts"));
   options.sweep_id = empty;
   std::ostringstream no_metrics;
   EXPECT_EQ(PlotCommand(*client_, options, out_, no_metrics), kExitBadInput);
@@ -240,7 +213,7 @@ TEST_F(ChartCommandsTest, ReportWritesThePageAndItsFigures) {
   options.out_dir = dir_ + "/report";
   ASSERT_EQ(ReportCommand(*client_, options, out_, err_), kExitOk) << err_.str();
   EXPECT_EQ(out_.str(), options.out_dir + "/report.md\n");
-  const std::string md = ReadAll(options.out_dir + "/report.md");
+  const std::string md = ReadFile(options.out_dir + "/report.md");
   EXPECT_THAT(md, StartsWith("# Sweep report: charts\n\n- Sweep 1, finished; 4 trials: 4 "
                              "succeeded.\n- Swept parameters: `optim.lr` (0.01, 0.001); `seed` "
                              "(1, 2).\n"));
@@ -258,8 +231,8 @@ TEST_F(ChartCommandsTest, ReportWritesThePageAndItsFigures) {
   EXPECT_THAT(md, HasSubstr("Skipped: this sweep has no `knn_test_acc/<target>/<layer>`"));
   for (const char* stem : {"ncc_over_epochs", "ncc_over_layers", "cdnv_over_layers"}) {
     EXPECT_THAT(md, HasSubstr(absl::StrCat("](", stem, ".png)")));
-    EXPECT_THAT(ReadAll(options.out_dir + "/" + stem + ".svg"), StartsWith("<svg"));
-    EXPECT_EQ(ReadAll(options.out_dir + "/" + stem + ".png").substr(1, 3), "PNG");
+    EXPECT_THAT(ReadFile(options.out_dir + "/" + stem + ".svg"), StartsWith("<svg"));
+    EXPECT_EQ(ReadFile(options.out_dir + "/" + stem + ".png").substr(1, 3), "PNG");
   }
 
   // --where keeps the trials of one learning rate in every query: n = 2, and
@@ -269,7 +242,7 @@ TEST_F(ChartCommandsTest, ReportWritesThePageAndItsFigures) {
   filtered.where = {"optim.lr=0.01"};
   std::ostringstream filtered_out;
   ASSERT_EQ(ReportCommand(*client_, filtered, filtered_out, err_), kExitOk) << err_.str();
-  const std::string lr = ReadAll(filtered.out_dir + "/report.md");
+  const std::string lr = ReadFile(filtered.out_dir + "/report.md");
   EXPECT_THAT(lr, HasSubstr("- Only the trials with `optim.lr=0.01` (the trial counts above are "
                             "the whole sweep's).\n"));
   EXPECT_THAT(lr, HasSubstr("every trial with metrics is one group (n = 2)"));

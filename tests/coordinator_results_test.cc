@@ -16,23 +16,11 @@ namespace {
 
 using ::testing::HasSubstr;
 
-constexpr char kSweep[] = R"(name: unit
-method: grid
-metric: {name: ncc_test_acc/fine/embedding, goal: maximize}
-parameters:
-  optim.lr: {values: [0.01, 0.001]}
-  seed: {values: [1, 2]}
-trial:
-  epochs: 2
-  data: {dataset: synthetic, train_samples: 64}
-  optim: {batch_size: 32}
-)";
-
 class CoordinatorResultsTest : public CoordinatorFixture {
  protected:
   void SetUp() override {
     CoordinatorFixture::SetUp();
-    sweep_id_ = Submit(kSweep);
+    sweep_id_ = Submit(LrBySeedSweep("unit"));
     const std::string worker = Register();
     // Trials 0..3: (0.01, 1), (0.01, 2), (0.001, 1), (0.001, 2).
     for (int i = 0; i < 4; ++i) {

@@ -9,12 +9,31 @@
 
 #include <memory>
 #include <string>
+#include <vector>
+#include <utility>
 
 #include "coordinator/coordinator.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
 
 namespace sslsweep {
+
+// A grid of 2 learning rates (0.01, 0.001) x 2 seeds (1, 2) named `name`,
+// whose trials take the indexes 1..4 in that order; its metric is
+// ncc_test_acc/fine/embedding (maximize).
+inline std::string LrBySeedSweep(const std::string& name) {
+  return "name: " + name + R"(
+method: grid
+metric: {name: ncc_test_acc/fine/embedding, goal: maximize}
+parameters:
+  optim.lr: {values: [0.01, 0.001]}
+  seed: {values: [1, 2]}
+trial:
+  epochs: 2
+  data: {dataset: synthetic, train_samples: 64}
+  optim: {batch_size: 32}
+)";
+}
 
 class CoordinatorFixture : public ::testing::Test {
  protected:
@@ -80,14 +99,23 @@ class CoordinatorFixture : public ::testing::Test {
                                                    double value,
                                                    const std::string& name =
                                                        "ncc_test_acc/fine/embedding") {
+    return Report(worker, trial, epoch, {{name, value}});
+  }
+
+  // One report of several metrics (name, value) for `epoch`.
+  absl::StatusOr<v1::ReportMetricsResponse> Report(
+      const std::string& worker, const v1::TrialAssignment& trial, int epoch,
+      const std::vector<std::pair<std::string, double>>& metrics) {
     v1::ReportMetricsRequest request;
     request.set_worker_id(worker);
     request.set_trial_id(trial.trial_id());
     request.set_attempt(trial.attempt());
     request.set_epoch(epoch);
-    v1::Metric* m = request.add_metrics();
-    m->set_name(name);
-    m->set_value(value);
+    for (const auto& [name, value] : metrics) {
+      v1::Metric* m = request.add_metrics();
+      m->set_name(name);
+      m->set_value(value);
+    }
     return coordinator_->ReportMetrics(request);
   }
 

@@ -6,8 +6,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -254,10 +252,7 @@ uint32_t BigEndian32(const std::string& bytes, size_t at) {
 TEST(PngRenderTest, WritesAPngOfTheSvgSize) {
   const std::string path = FreshTempDir("png") + "/chart.png";
   ASSERT_TRUE(WriteChart(RenderLineChartSvg(TwoSeriesChart()), ImageFormat::kPng, path).ok());
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  const std::string png = bytes.str();
+  const std::string png = ReadFile(path);
   ASSERT_GT(png.size(), 33u);
   EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
   EXPECT_EQ(png.substr(12, 4), "IHDR");

@@ -18,23 +18,11 @@
 namespace sslsweep {
 namespace {
 
-constexpr char kSweep[] = R"(name: fixture
-method: grid
-metric: {name: ncc_test_acc/fine/embedding, goal: maximize}
-parameters:
-  optim.lr: {values: [0.01, 0.001]}
-  seed: {values: [1, 2]}
-trial:
-  epochs: 2
-  data: {dataset: synthetic, train_samples: 64}
-  optim: {batch_size: 32}
-)";
-
 class ResultsCommandTest : public CoordinatorFixture {
  protected:
   void SetUp() override {
     CoordinatorFixture::SetUp();
-    Submit(kSweep);
+    Submit(LrBySeedSweep("fixture"));
     const std::string worker = Register();
     // Trial i + 1 (i = 0..3: lr 0.01, 0.01, 0.001, 0.001; seed 1, 2, 1, 2)
     // at epoch e: fine at stage1 0.5 + 0.1 e + 0.01 i, at the embedding
@@ -43,21 +31,12 @@ class ResultsCommandTest : public CoordinatorFixture {
     for (int i = 0; i < 4; ++i) {
       const v1::TrialAssignment trial = Lease(worker);
       for (int epoch = 0; epoch <= 2; ++epoch) {
-        v1::ReportMetricsRequest request;
-        request.set_worker_id(worker);
-        request.set_trial_id(trial.trial_id());
-        request.set_attempt(trial.attempt());
-        request.set_epoch(epoch);
-        const auto add = [&](const std::string& name, double value) {
-          v1::Metric* m = request.add_metrics();
-          m->set_name(name);
-          m->set_value(value);
-        };
-        add("ncc_test_acc/fine/stage1", 0.5 + 0.1 * epoch + 0.01 * i);
-        add("ncc_test_acc/fine/embedding", 0.6 + 0.1 * epoch + 0.01 * i);
-        add("ncc_test_acc/random/embedding", 0.1 + 0.01 * i);
-        add("loss/total", 3.0 - epoch + 0.1 * i);
-        ASSERT_TRUE(coordinator_->ReportMetrics(request).ok());
+        ASSERT_TRUE(Report(worker, trial, epoch,
+                           {{"ncc_test_acc/fine/stage1", 0.5 + 0.1 * epoch + 0.01 * i},
+                            {"ncc_test_acc/fine/embedding", 0.6 + 0.1 * epoch + 0.01 * i},
+                            {"ncc_test_acc/random/embedding", 0.1 + 0.01 * i},
+                            {"loss/total", 3.0 - epoch + 0.1 * i}})
+                        .ok());
       }
       ASSERT_TRUE(Finish(worker, trial).ok());
     }
