@@ -308,4 +308,40 @@ absl::Status ExportLayerFeatures(const std::string& dir, const MeasurementPlan& 
   return absl::OkStatus();
 }
 
+PlanFeatures CollectPlanFeatures(Backbone& backbone, SslMethod& method,
+                                 const MeasurementPlan& plan, const DeviceSettings& settings,
+                                 int64_t batch_rows) {
+  const auto collect = [&](const torch::Tensor& images) {
+    return CollectLayerFeatures(backbone, method, images, plan.taps, settings, batch_rows);
+  };
+  PlanFeatures features;
+  features.train = collect(plan.train_images);
+  features.test = collect(plan.test_images);
+  if (plan.sample_train_images.defined()) {
+    features.sample_train = collect(plan.sample_train_images);
+    features.sample_test = collect(plan.sample_test_images);
+  }
+  return features;
+}
+
+std::vector<MetricValue> MeasurePlan(const MeasurementPlan& plan, const PlanFeatures& features) {
+  std::vector<MetricValue> values;
+  const bool sample = !features.sample_train.empty();
+  for (size_t i = 0; i < plan.taps.size(); ++i) {
+    if (sample) {
+      for (MetricValue& value : MeasureLayer(plan.taps[i], features.sample_train[i],
+                                             features.sample_test[i], {plan.sample}, plan.suite)) {
+        values.push_back(std::move(value));
+      }
+    }
+    if (!plan.targets.empty()) {
+      for (MetricValue& value : MeasureLayer(plan.taps[i], features.train[i], features.test[i],
+                                             plan.targets, plan.suite)) {
+        values.push_back(std::move(value));
+      }
+    }
+  }
+  return values;
+}
+
 }  // namespace sslsweep

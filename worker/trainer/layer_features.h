@@ -107,6 +107,25 @@ absl::StatusOr<MeasurementPlan> PrepareMeasurement(const TrialConfig& config,
                                                    const std::vector<std::string>& network_taps,
                                                    const DeviceSettings& settings);
 
+// The features of a plan's measured images at its taps, each set from
+// CollectLayerFeatures; sample_train and sample_test are empty when the
+// plan has no `sample` target.
+struct PlanFeatures {
+  std::vector<torch::Tensor> train;
+  std::vector<torch::Tensor> test;
+  std::vector<torch::Tensor> sample_train;
+  std::vector<torch::Tensor> sample_test;
+};
+PlanFeatures CollectPlanFeatures(Backbone& backbone, SslMethod& method,
+                                 const MeasurementPlan& plan, const DeviceSettings& settings,
+                                 int64_t batch_rows);
+
+// Every selected (tap, target, metric) value of `plan` (MeasureLayer), tap
+// by tap: the `sample` target's (on its views) first, then the other
+// targets'. Values the suite leaves undefined are included as it gives
+// them (non-finite); the caller decides what to write.
+std::vector<MetricValue> MeasurePlan(const MeasurementPlan& plan, const PlanFeatures& features);
+
 // Writes, into `dir` (created if missing), `<tap>.train.npy` and
 // `<tap>.test.npy` for each tap (float32 [rows, D]) and labels.fine.train.npy,
 // labels.fine.test.npy, labels.coarse.train.npy, labels.coarse.test.npy

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <sstream>
 
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
@@ -53,6 +54,30 @@ absl::Status MetricsWriter::WriteLine(const std::string& line) {
   if (echo_ != nullptr) {
     *echo_ << line << '\n';
     echo_->flush();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReplayMetrics(const std::string& text, int64_t last_epoch,
+                           MetricsWriter& metrics) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    const auto json = nlohmann::json::parse(line, nullptr, false);
+    if (json.is_discarded() || !json.is_object() || !json.contains("epoch") ||
+        !json["epoch"].is_number_integer()) {
+      continue;
+    }
+    const int64_t epoch = json["epoch"].get<int64_t>();
+    if (epoch > last_epoch) continue;
+    absl::Status status;
+    if (json.contains("event")) {
+      status = metrics.EndEpoch(epoch);
+    } else if (json.contains("name") && json["name"].is_string() &&
+               json.contains("value") && json["value"].is_number()) {
+      status = metrics.Write(epoch, json["name"].get<std::string>(),
+                             json["value"].get<double>());
+    }
+    if (!status.ok()) return status;
   }
   return absl::OkStatus();
 }

@@ -53,6 +53,13 @@ class MetricsWriter {
   std::ofstream file_;
 };
 
+// Writes into `metrics` the lines of `text` (an earlier run's metrics.jsonl)
+// for epochs <= last_epoch, in their order: a resumed run keeps what the
+// run that wrote its checkpoint measured. Lines that do not parse (a line
+// cut short by a kill) and lines of later epochs are dropped.
+absl::Status ReplayMetrics(const std::string& text, int64_t last_epoch,
+                           MetricsWriter& metrics);
+
 }  // namespace sslsweep
 
 #endif  // SSLSWEEP_WORKER_TRAINER_METRICS_WRITER_H_

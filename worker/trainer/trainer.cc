@@ -131,33 +131,6 @@ absl::Status WriteTextFile(const std::filesystem::path& path,
   return absl::OkStatus();
 }
 
-// Writes into `metrics` the lines of `text` (an earlier run's metrics.jsonl)
-// for epochs <= last_epoch, in their order. Lines that do not parse (a line
-// cut short by a kill) and lines of later epochs are dropped.
-absl::Status ReplayMetrics(const std::string& text, int64_t last_epoch,
-                           MetricsWriter& metrics) {
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    const auto json = nlohmann::json::parse(line, nullptr, false);
-    if (json.is_discarded() || !json.is_object() || !json.contains("epoch") ||
-        !json["epoch"].is_number_integer()) {
-      continue;
-    }
-    const int64_t epoch = json["epoch"].get<int64_t>();
-    if (epoch > last_epoch) continue;
-    absl::Status status;
-    if (json.contains("event")) {
-      status = metrics.EndEpoch(epoch);
-    } else if (json.contains("name") && json["name"].is_string() &&
-               json.contains("value") && json["value"].is_number()) {
-      status = metrics.Write(epoch, json["name"].get<std::string>(),
-                             json["value"].get<double>());
-    }
-    if (!status.ok()) return status;
-  }
-  return absl::OkStatus();
-}
-
 // One trial's state; confined to the calling thread.
 class TrialRunner {
  public:
@@ -448,42 +421,25 @@ class TrialRunner {
     // of the training's stream all the same.
     GlobalGeneratorsGuard keep_training_stream(device_.device);
     network_->eval();
-    const std::vector<torch::Tensor> train = Collect(plan_.train_images);
-    const std::vector<torch::Tensor> test = Collect(plan_.test_images);
-    const bool sample = plan_.sample_train_images.defined();
-    std::vector<torch::Tensor> sample_train, sample_test;
-    if (sample) {
-      sample_train = Collect(plan_.sample_train_images);
-      sample_test = Collect(plan_.sample_test_images);
-    }
+    const PlanFeatures features =
+        CollectPlanFeatures(*network_->backbone, *network_->method, plan_, device_, kFeatureBatch);
     int64_t written = 0;
     std::string headline;
-    for (size_t i = 0; i < plan_.taps.size(); ++i) {
-      std::vector<MetricValue> values;
-      if (sample) {
-        values = MeasureLayer(plan_.taps[i], sample_train[i], sample_test[i], {plan_.sample},
-                              plan_.suite);
-      }
-      if (!plan_.targets.empty()) {
-        for (MetricValue& value :
-             MeasureLayer(plan_.taps[i], train[i], test[i], plan_.targets, plan_.suite)) {
-          values.push_back(std::move(value));
-        }
-      }
-      for (const MetricValue& value : values) {
-        // The suite leaves undefined values out; JSON has no NaN either way.
-        if (!std::isfinite(value.value)) continue;
-        if (auto s = metrics_->Write(epoch, value.name, value.value); !s.ok()) return s;
-        ++written;
-        if (value.name == kNccTestAccMetric) {
-          headline = absl::StrFormat("%s %.4f, ", value.name, value.value);
-        }
+    for (const MetricValue& value : MeasurePlan(plan_, features)) {
+      // The suite leaves undefined values out; JSON has no NaN either way.
+      if (!std::isfinite(value.value)) continue;
+      if (auto s = metrics_->Write(epoch, value.name, value.value); !s.ok()) return s;
+      ++written;
+      if (value.name == kNccTestAccMetric) {
+        headline = absl::StrFormat("%s %.4f, ", value.name, value.value);
       }
     }
     Log(absl::StrFormat("epoch %d: %s%d metrics of %d layers (%.1f s)", epoch, headline,
                         written, plan_.taps.size(), Now() - start));
     if (auto s = metrics_->EndEpoch(epoch); !s.ok()) return s;
-    if (epoch == config_.epochs && !options_.export_dir.empty()) return Export(train, test);
+    if (epoch == config_.epochs && !options_.export_dir.empty()) {
+      return Export(features.train, features.test);
+    }
     return absl::OkStatus();
   }
 
