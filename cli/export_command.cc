@@ -1,20 +1,20 @@
 #include "cli/export_command.h"
 
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "cli/atomic_file.h"
 #include "cli/commands.h"
 #include "cli/metric_export.h"
 
 namespace sslsweep {
 namespace {
 
-absl::Status CannotWrite(const std::string& out_path, const std::string& path, int error) {
-  return absl::InvalidArgumentError(absl::StrCat("--out '", out_path, "': cannot write ", path,
-                                                 ": ", std::strerror(error)));
+absl::Status CannotWrite(const AtomicFile& file) {
+  return absl::InvalidArgumentError(absl::StrCat("--out '", file.path(), "': cannot write ",
+                                                 file.failed_path(), ": ",
+                                                 std::strerror(file.error())));
 }
 
 }  // namespace
@@ -27,39 +27,30 @@ int ExportCommand(SweepClient& client, const ExportCommandOptions& options, std:
   request.set_sweep_id(options.sweep_id);
   for (const std::string& glob : options.metric_globs) request.add_metrics(glob);
 
-  const bool to_file = !options.out_path.empty();
-  const std::string tmp_path = options.out_path + ".tmp";
-  std::ofstream file;
-  if (to_file) {
-    file.open(tmp_path, std::ios::binary | std::ios::trunc);
-    if (!file) return ReportError(CannotWrite(options.out_path, tmp_path, errno), err);
+  std::optional<AtomicFile> file;
+  if (!options.out_path.empty()) {
+    file.emplace(options.out_path);
+    if (!file->ok()) return ReportError(CannotWrite(*file), err);
   }
-  std::ostream& sink = to_file ? file : out;
+  std::ostream& sink = file.has_value() ? file->stream() : out;
+  const auto sink_failure = [&] {
+    if (!file.has_value()) return absl::AbortedError("cannot write to stdout");
+    file->ok();  // records where and why
+    return CannotWrite(*file);
+  };
   MetricExportWriter writer(*format);
   absl::Status status = client.ExportMetrics(
       request, [&](const v1::ExportMetricsChunk& chunk) -> absl::Status {
         absl::StatusOr<std::string> text = writer.Write(chunk);
         if (!text.ok()) return text.status();
         sink << *text;
-        if (!sink) {
-          return to_file ? CannotWrite(options.out_path, tmp_path, errno)
-                         : absl::AbortedError("cannot write to stdout");
-        }
-        return absl::OkStatus();
+        return sink ? absl::OkStatus() : sink_failure();
       });
   if (status.ok()) sink.flush();
-  if (status.ok() && !sink) {
-    status = to_file ? CannotWrite(options.out_path, tmp_path, errno)
-                     : absl::AbortedError("cannot write to stdout");
-  }
-  if (to_file) {
-    file.close();
-    if (status.ok() && !file) status = CannotWrite(options.out_path, tmp_path, errno);
-    if (status.ok() && std::rename(tmp_path.c_str(), options.out_path.c_str()) != 0) {
-      status = CannotWrite(options.out_path, options.out_path, errno);
-    }
-    if (!status.ok()) {
-      std::remove(tmp_path.c_str());
+  if (status.ok() && !sink) status = sink_failure();
+  if (status.ok() && file.has_value()) {
+    if (!file->Commit()) {
+      status = CannotWrite(*file);
     } else {
       err << "sslsweep: exported " << writer.rows_written() << " rows of sweep "
           << options.sweep_id << " to " << options.out_path << "\n";

@@ -4,6 +4,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "cli/atomic_file.h"
 #include "cli/commands.h"
 #include "cli/plot_chart.h"
 #include "cli/png_render.h"

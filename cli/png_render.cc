@@ -3,11 +3,7 @@
 #include <cairo.h>
 #include <librsvg/rsvg.h>
 
-#include <cerrno>
 #include <cmath>
-#include <cstdio>
-#include <cstring>
-#include <fstream>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -69,28 +65,6 @@ absl::StatusOr<std::string> RenderSvgToPng(const std::string& svg, double scale)
     return absl::InternalError(absl::StrCat("cairo: ", cairo_status_to_string(status)));
   }
   return png;
-}
-
-absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (out) out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (out) out.flush();
-    if (!out) {
-      const int error = errno;
-      std::remove(temporary.c_str());
-      return absl::PermissionDeniedError(
-          absl::StrCat("cannot write ", path, ": ", std::strerror(error)));
-    }
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    const int error = errno;
-    std::remove(temporary.c_str());
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot write ", path, ": ", std::strerror(error)));
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace sslsweep

@@ -18,11 +18,6 @@ namespace sslsweep {
 // cannot parse it or it has no size; Internal when cairo fails.
 absl::StatusOr<std::string> RenderSvgToPng(const std::string& svg, double scale = 1.0);
 
-// Writes `bytes` to `path` through `path`.tmp and a rename, so that a reader
-// never sees half a file. PermissionDenied naming the path (and the system's
-// reason) when it cannot be written.
-absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes);
-
 }  // namespace sslsweep
 
 #endif  // SSLSWEEP_CLI_PNG_RENDER_H_

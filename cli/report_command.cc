@@ -5,6 +5,7 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "cli/atomic_file.h"
 #include "cli/commands.h"
 #include "cli/layer_order.h"
 #include "cli/png_render.h"
