@@ -350,9 +350,12 @@ absl::StatusOr<std::optional<TrialRecord>> Store::LeaseNextTrial(const std::stri
 
 absl::StatusOr<bool> Store::HasUnfinishedTrials() {
   return Read<bool>([](StatementCache& db) -> absl::StatusOr<bool> {
+    // Asked by every idle worker at every poll: each state through its own
+    // partial index, never a scan of a sweep's ended trials.
     absl::StatusOr<ScopedStatement> select = db.Get(R"sql(
-        SELECT EXISTS (SELECT 1 FROM trials t JOIN sweeps s ON s.id = t.sweep_id
-                       WHERE t.state IN ('pending', 'running') AND s.state = 'running'))sql");
+        SELECT EXISTS (SELECT 1 FROM sweeps s WHERE s.state = 'running' AND (
+          EXISTS (SELECT 1 FROM trials t WHERE t.sweep_id = s.id AND t.state = 'pending') OR
+          EXISTS (SELECT 1 FROM trials t WHERE t.sweep_id = s.id AND t.state = 'running'))))sql");
     if (!select.ok()) return select.status();
     absl::StatusOr<bool> row = (*select)->Step();
     if (!row.ok()) return row.status();
